@@ -1,0 +1,81 @@
+"""Best-of-N / self-consistency: N full solutions, majority (optionally value-weighted) vote.
+
+The baseline every tree search has to beat per generated token.
+"""
+
+from __future__ import annotations
+
+from ..answers import canonical_answer, majority_vote
+from ..llm.base import GenerationParams
+from .base import BudgetExhausted, SearchEnv, SearchResult, finish
+from .tree import Node
+
+
+class BestOfN:
+    name = "bon"
+
+    def run(self, env: SearchEnv) -> SearchResult:
+        leaves = []
+        exhausted = False
+        try:
+            leaves = self._sample(env)
+        except BudgetExhausted:
+            exhausted = True
+        if not leaves:
+            return finish(env, [], exhausted)
+        answers = [env.protocol.final_answer(env.tree.steps_to(leaf)) for leaf in leaves]
+        weights = None
+        if env.config.weighted_vote:
+            weights = [self._path_value(env, leaf) for leaf in leaves]
+        winner = majority_vote(answers, weights)
+        key = canonical_answer(winner)
+        chosen = next(
+            (lf for lf, a in zip(leaves, answers, strict=True) if canonical_answer(a) == key),
+            leaves[0],
+        )
+        return finish(env, [n.id for n in env.tree.path_to(chosen)], exhausted)
+
+    def _sample(self, env: SearchEnv) -> list[Node]:
+        cfg, proto = env.config, env.protocol
+        if cfg.token_budget is not None and env.stats.generated_tokens >= cfg.token_budget:
+            raise BudgetExhausted
+        prompt = proto.prompt(env.backend, env.question, [])
+        params = GenerationParams(
+            n=cfg.n_samples,
+            stop=(),
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            max_tokens=proto.max_step_tokens * proto.max_depth,
+            seed=cfg.seed * 100_003,
+        )
+        with env.stats.timed("expansion"):
+            completions = env.backend.generate([prompt], params)[0]
+        env.stats.record("expansion", completions)
+        env.stats.expansions += 1
+        env.stats.siblings_generated += len(completions)
+        env.stats.siblings_kept += len(completions)
+        return [self._add_path(env, c.text, c.tokens, c.finish_reason) for c in completions]
+
+    @staticmethod
+    def _add_path(env: SearchEnv, text: str, tokens: int, reason: str) -> Node:
+        """A sample becomes a chain of step nodes (tokens are attributed to its last step)."""
+        steps = env.protocol.split(text) or [text.strip()]
+        node = env.tree.root
+        for k, step in enumerate(steps):
+            last = k == len(steps) - 1
+            node = env.tree.add_child(
+                node,
+                step,
+                prior=1.0 / env.config.n_samples,
+                terminal=last,
+                finish_reason=reason if last else "stop",
+                tokens=tokens if last else 0,
+            )
+        return node
+
+    @staticmethod
+    def _path_value(env: SearchEnv, leaf: Node) -> float:
+        steps = env.tree.steps_to(leaf)
+        value = env.value.score(env.question, steps[:-1], steps[-1:], env.stats)[0]
+        leaf.value = value
+        return value

@@ -1,0 +1,238 @@
+"""The default local policy: a GGUF model run in-process by llama-cpp-python.
+
+Sampling runs our own loop over `Llama.generate` (not `create_completion`), because
+`create_completion` reports "stop" both when a stop string matched and when the model emitted
+end-of-generation. In our loop an end-of-generation token (`llama_token_is_eog`) gives "eos", a
+stop string found in the decoded text gives "stop" (text cut before it), and running out of
+`max_tokens` (or context) gives "length". `Llama.generate` reuses the KV cache for the longest
+common token prefix with the previous call, so the n siblings of one prompt, and later prompts
+that extend it, only evaluate their new tokens.
+
+`next_token_probs` evaluates the prompt once (prefix reuse again) and reads the last position's
+logits with `llama_get_logits_ith(ctx, -1)`; this works without `logits_all=True`, which would
+make every decode ~10x slower.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from .base import BackendError, Completion, FinishReason, GenerationParams, Message
+
+_SEED_MOD = 0xFFFFFFFF  # llama.cpp seeds are uint32; 0xFFFFFFFF itself means "random"
+
+
+def _raise(message: str):
+    raise ValueError(message)
+
+
+@functools.lru_cache(maxsize=16)
+def _compile_template(template: str):
+    from jinja2 import ext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[ext.loopcontrols]
+    )
+    env.filters["tojson"] = lambda value, indent=None, ensure_ascii=False: json.dumps(
+        value, indent=indent, ensure_ascii=ensure_ascii
+    )
+    env.globals["raise_exception"] = _raise
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    return env.from_string(template)
+
+
+def render_chat_template(
+    template: str,
+    messages: Sequence[Message],
+    assistant_prefix: str = "",
+    bos_token: str = "",
+    eos_token: str = "",
+) -> str:
+    """Render an HF-style Jinja chat template with an open assistant turn, then the prefix."""
+    import jinja2
+
+    dicts = [{"role": m.role, "content": m.content} for m in messages]
+    try:
+        text = _compile_template(template).render(
+            messages=dicts, add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token
+        )
+    except (jinja2.TemplateError, ValueError) as exc:
+        raise BackendError(f"the model's chat template failed to render: {exc}") from exc
+    return text + assistant_prefix
+
+
+def first_stop(text: str, stops: Sequence[str]) -> int | None:
+    """Index of the earliest stop string in `text`, or None."""
+    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return min(hits) if hits else None
+
+
+def renormalise(mass: dict[str, float]) -> dict[str, float]:
+    """Scale candidate masses to sum to 1 (uniform when all are zero)."""
+    total = sum(mass.values())
+    if total <= 0:
+        return {c: 1.0 / len(mass) for c in mass}
+    return {c: v / total for c, v in mass.items()}
+
+
+def _cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class LlamaCppBackend:
+    """A GGUF model via llama-cpp-python; same seed and call sequence → same outputs.
+
+    `n_threads` (default: half the cores) serves both decoding and prompt evaluation; on a
+    machine of its own, all cores make prompt evaluation faster.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        seed: int = 0,
+        name: str | None = None,
+        verbose: bool = False,
+    ):
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise BackendError(
+                "GGUF models need llama-cpp-python: pip install 'equivpruner[llamacpp]'"
+            ) from exc
+        path = Path(model_path)
+        if not path.is_file():
+            raise BackendError(f"GGUF file not found: {path}")
+        # Half the cores by default: llama.cpp's spinning threads slow down ~8x as soon as
+        # another process takes one of their cores (measured on 2 cores), while decoding is
+        # memory-bound and gains little from more threads.
+        threads = n_threads or max(1, _cpus() // 2)
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                seed=seed, logits_all=False, verbose=verbose,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise BackendError(f"llama.cpp could not load {path}: {exc}") from exc
+        self._lib = llama_cpp
+        self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        self.seed = seed
+        self.n_ctx = self.llm.n_ctx()
+        self.name = name or path.name
+        self.chat_template: str | None = self.llm.metadata.get("tokenizer.chat_template")
+
+    # ---- tokens -------------------------------------------------------------------------
+    def _special_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+
+    def tokens(self, prompt: str) -> list[int]:
+        """Prompt tokens as llama.cpp's completion would build them (special tokens parsed)."""
+        toks = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        bos = self.llm.token_bos()
+        if self._lib.llama_vocab_get_add_bos(self._vocab) and bos >= 0 and toks[:1] != [bos]:
+            toks = [bos, *toks]
+        return toks
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    # ---- PolicyBackend ------------------------------------------------------------------
+    def chat_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
+        if not self.chat_template:
+            raise BackendError(
+                f"{self.name} has no chat template in its GGUF metadata "
+                "(tokenizer.chat_template); use an instruct/chat model"
+            )
+        return render_chat_template(
+            self.chat_template, messages, assistant_prefix,
+            bos_token=self._special_text(self.llm.token_bos()),
+            eos_token=self._special_text(self.llm.token_eos()),
+        )
+
+    def generate(
+        self, prompts: Sequence[str], params: GenerationParams
+    ) -> list[list[Completion]]:
+        out = []
+        for prompt in prompts:
+            toks = self.tokens(prompt)
+            out.append([self._sample(toks, params, k) for k in range(params.n)])
+        return out
+
+    def _sample(self, prompt_tokens: list[int], params: GenerationParams, k: int) -> Completion:
+        budget = min(params.max_tokens, self.n_ctx - len(prompt_tokens))
+        if budget <= 0:
+            raise BackendError(
+                f"the prompt has {len(prompt_tokens)} tokens but the context holds {self.n_ctx}; "
+                "raise n_ctx or shorten the prompt"
+            )
+        base = self.seed if params.seed is None else params.seed
+        self.llm.set_seed((base + k) % _SEED_MOD)
+        raw, text, count = bytearray(), "", 0
+        reason: FinishReason = "length"
+        for token in self.llm.generate(
+            prompt_tokens, top_k=0, top_p=params.top_p, min_p=0.0, typical_p=1.0,
+            temp=max(0.0, params.temperature), repeat_penalty=1.0,
+        ):
+            if self._lib.llama_vocab_is_eog(self._vocab, token):
+                reason = "eos"
+                break
+            count += 1
+            raw += self.llm.detokenize([token])
+            text = raw.decode("utf-8", errors="ignore")
+            cut = first_stop(text, params.stop)
+            if cut is not None:
+                text, reason = text[:cut], "stop"
+                break
+            if count >= budget:
+                break
+        return Completion(text, count, len(prompt_tokens), reason)
+
+    def next_token_probs(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict]:
+        ids = [self._first_token_ids(c) for c in candidates]
+        out = []
+        for prompt in prompts:
+            probs = self._last_position_probs(self.tokens(prompt))
+            pairs = zip(candidates, ids, strict=True)
+            out.append(renormalise({c: float(sum(probs[i] for i in s)) for c, s in pairs}))
+        return out
+
+    def _first_token_ids(self, candidate: str) -> set[int]:
+        """First token of the candidate as written and with a leading space."""
+        found = set()
+        for variant in {candidate, " " + candidate.lstrip()}:
+            toks = self.llm.tokenize(variant.encode("utf-8"), add_bos=False, special=False)
+            if toks:
+                found.add(toks[0])
+        return found
+
+    def _last_position_probs(self, tokens: list[int]) -> np.ndarray:
+        """Softmax of the logits after `tokens`, reusing the cached common prefix."""
+        llm = self.llm
+        if len(tokens) > self.n_ctx:
+            raise BackendError(f"the prompt has {len(tokens)} tokens; the context is {self.n_ctx}")
+        keep = 0
+        for a, b in zip(llm.input_ids[: llm.n_tokens], tokens[:-1], strict=False):
+            if a != b:
+                break
+            keep += 1
+        llm.n_tokens = keep  # eval() drops the KV cache from here on
+        llm.eval(tokens[keep:])
+        ptr = self._lib.llama_get_logits_ith(llm.ctx, -1)
+        logits = np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).astype(np.float64)
+        logits -= logits.max()
+        probs = np.exp(logits)
+        return probs / probs.sum()

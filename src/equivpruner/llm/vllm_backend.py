@@ -1,0 +1,91 @@
+"""An in-process vLLM policy (GPU). Optional: `pip install 'equivpruner[vllm]'`.
+
+Written against vLLM's documented offline API: `LLM.generate(prompts, SamplingParams)` returns
+one `RequestOutput` per prompt, whose `.outputs` hold `n` `CompletionOutput`s with `.text`,
+`.token_ids`, `.finish_reason` ("stop"/"length") and `.stop_reason` (the matched stop string or
+token id, None for EOS). Not tested in this repository's CI (no GPU there).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from .base import BackendError, Completion, FinishReason, GenerationParams, Message
+from .llamacpp import renormalise
+
+_TOP_LOGPROBS = 20
+
+
+def _reason(output) -> FinishReason:
+    if output.finish_reason == "length":
+        return "length"
+    return "eos" if output.stop_reason is None else "stop"
+
+
+class VLLMBackend:
+    """`vllm.LLM(model)`; extra keyword options go to `vllm.LLM` (e.g. gpu_memory_utilization)."""
+
+    def __init__(self, model: str, seed: int = 0, **llm_options):
+        try:
+            import vllm
+        except ImportError as exc:
+            raise BackendError("the vLLM backend needs: pip install 'equivpruner[vllm]'") from exc
+        self._vllm = vllm
+        self.llm = vllm.LLM(model=model, seed=seed, **llm_options)
+        self.tokenizer = self.llm.get_tokenizer()
+        self.seed = seed
+        self.name = f"vllm:{model}"
+
+    def chat_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
+        dicts = [{"role": m.role, "content": m.content} for m in messages]
+        text = self.tokenizer.apply_chat_template(
+            dicts, add_generation_prompt=True, tokenize=False
+        )
+        return text + assistant_prefix
+
+    def generate(
+        self, prompts: Sequence[str], params: GenerationParams
+    ) -> list[list[Completion]]:
+        sampling = self._vllm.SamplingParams(
+            n=params.n, stop=list(params.stop) or None, temperature=params.temperature,
+            top_p=params.top_p, max_tokens=params.max_tokens,
+            seed=self.seed if params.seed is None else params.seed,
+        )
+        results = self.llm.generate(list(prompts), sampling, use_tqdm=False)
+        out = []
+        for result in results:
+            n_prompt = len(result.prompt_token_ids or [])
+            out.append([
+                Completion(
+                    o.text, len(o.token_ids), n_prompt, _reason(o),
+                    (o.cumulative_logprob / len(o.token_ids))
+                    if o.cumulative_logprob is not None and o.token_ids else None,
+                )
+                for o in result.outputs
+            ])
+        return out
+
+    def next_token_probs(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict]:
+        sampling = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=_TOP_LOGPROBS)
+        ids = [self._first_token_ids(c) for c in candidates]
+        out = []
+        for result in self.llm.generate(list(prompts), sampling, use_tqdm=False):
+            top = result.outputs[0].logprobs[0]  # token id -> Logprob(logprob=…)
+            mass = {
+                c: sum(math.exp(top[i].logprob) for i in s if i in top)
+                for c, s in zip(candidates, ids, strict=True)
+            }
+            out.append(renormalise(mass))
+        return out
+
+    def _first_token_ids(self, candidate: str) -> set[int]:
+        found = set()
+        for variant in {candidate, " " + candidate.lstrip()}:
+            toks = self.tokenizer.encode(variant, add_special_tokens=False)
+            if toks:
+                found.add(toks[0])
+        return found
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))

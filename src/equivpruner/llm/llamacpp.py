@@ -93,8 +93,8 @@ def _cpus() -> int:
 class LlamaCppBackend:
     """A GGUF model via llama-cpp-python; same seed and call sequence → same outputs.
 
-    `n_threads` (default: half the cores) serves both decoding and prompt evaluation; on a
-    machine of its own, all cores make prompt evaluation faster.
+    `n_threads` (default: `$EQUIVPRUNER_THREADS`, else half the cores) serves both decoding
+    and prompt evaluation; on a machine of its own, all cores make prompt evaluation faster.
     """
 
     def __init__(
@@ -118,11 +118,16 @@ class LlamaCppBackend:
         # Half the cores by default: llama.cpp's spinning threads slow down ~8x as soon as
         # another process takes one of their cores (measured on 2 cores), while decoding is
         # memory-bound and gains little from more threads.
-        threads = n_threads or max(1, _cpus() // 2)
+        threads = n_threads or int(os.environ.get("EQUIVPRUNER_THREADS", 0)) or max(1, _cpus() // 2)
         try:
             self.llm = llama_cpp.Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                seed=seed, logits_all=False, verbose=verbose,
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                seed=seed,
+                logits_all=False,
+                verbose=verbose,
             )
         except (ValueError, RuntimeError) as exc:
             raise BackendError(f"llama.cpp could not load {path}: {exc}") from exc
@@ -158,14 +163,14 @@ class LlamaCppBackend:
                 "(tokenizer.chat_template); use an instruct/chat model"
             )
         return render_chat_template(
-            self.chat_template, messages, assistant_prefix,
+            self.chat_template,
+            messages,
+            assistant_prefix,
             bos_token=self._special_text(self.llm.token_bos()),
             eos_token=self._special_text(self.llm.token_eos()),
         )
 
-    def generate(
-        self, prompts: Sequence[str], params: GenerationParams
-    ) -> list[list[Completion]]:
+    def generate(self, prompts: Sequence[str], params: GenerationParams) -> list[list[Completion]]:
         out = []
         for prompt in prompts:
             toks = self.tokens(prompt)
@@ -184,8 +189,13 @@ class LlamaCppBackend:
         raw, text, count = bytearray(), "", 0
         reason: FinishReason = "length"
         for token in self.llm.generate(
-            prompt_tokens, top_k=0, top_p=params.top_p, min_p=0.0, typical_p=1.0,
-            temp=max(0.0, params.temperature), repeat_penalty=1.0,
+            prompt_tokens,
+            top_k=0,
+            top_p=params.top_p,
+            min_p=0.0,
+            typical_p=1.0,
+            temp=max(0.0, params.temperature),
+            repeat_penalty=1.0,
         ):
             if self._lib.llama_vocab_is_eog(self._vocab, token):
                 reason = "eos"

@@ -181,5 +181,20 @@ def view_cmd(
     console.print(f"wrote {out}")
 
 
+def _register() -> None:
+    """Commands that live beside the code they drive."""
+    from .bench.cli import bench
+    from .data.cli import eval_detector, harvest, label, train_detector
+
+    app.command("bench")(bench)
+    app.command("harvest")(harvest)
+    app.command("label")(label)
+    app.command("train-detector")(train_detector)
+    app.command("eval-detector")(eval_detector)
+
+
+_register()
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()

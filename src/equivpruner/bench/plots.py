@@ -1,0 +1,72 @@
+"""The report's PNG plots (matplotlib's Agg canvas; no pyplot, no display, no global state)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .metrics import Z95
+
+
+def _figure(width: float, height: float):
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def tokens_vs_accuracy(rows: Sequence[dict], path: Path) -> Path | None:
+    """Mean generated tokens (±95 % normal CI) against accuracy (Wilson 95 %) per arm."""
+    rows = [r for r in rows if r["problems"]]
+    if not rows:
+        return None
+    fig, ax = _figure(6.4, 4.4)
+    for k, row in enumerate(rows):
+        n = row["problems"]
+        xerr = Z95 * row["tokens_sd"] / math.sqrt(n)
+        yerr = [[row["accuracy"] - row["acc_lo"]], [row["acc_hi"] - row["accuracy"]]]
+        ax.errorbar(
+            row["tokens_mean"],
+            row["accuracy"],
+            xerr=xerr,
+            yerr=yerr,
+            fmt="o",
+            capsize=4,
+            color=f"C{k % 10}",
+            label=row["arm"],
+        )
+    ax.set_xlabel("generated tokens per problem (mean, 95 % CI)")
+    ax.set_ylabel("accuracy (Wilson 95 % CI)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title("Tokens vs accuracy per arm")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def token_ratio_strip(ratios: Mapping[str, Mapping[str, float]], path: Path) -> Path | None:
+    """Per-problem token ratio (arm / vanilla) as a jittered strip per arm, median marked."""
+    arms = [a for a, r in ratios.items() if r]
+    if not arms:
+        return None
+    rng = np.random.default_rng(0)
+    fig, ax = _figure(max(4.0, 1.4 * len(arms) + 2), 4.2)
+    for k, arm in enumerate(arms):
+        ys = np.array(sorted(ratios[arm].values()))
+        xs = k + rng.uniform(-0.18, 0.18, size=ys.size)
+        ax.scatter(xs, ys, s=16, alpha=0.65, color=f"C{(k + 1) % 10}")
+        ax.hlines(float(np.median(ys)), k - 0.3, k + 0.3, color="black", linewidth=2)
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xticks(range(len(arms)), arms)
+    ax.set_ylabel("tokens: arm / vanilla (per problem)")
+    ax.set_title("Per-problem token ratio (bar: median)")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path

@@ -1,0 +1,255 @@
+"""`write_report(out_dir)`: report.md, summary.csv, PNG plots and per-problem tree pages."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
+
+from .config import BenchError
+from .metrics import BOOTSTRAP_REPS, BOOTSTRAP_SEED, VANILLA, summarize, token_ratios
+from .store import RESULTS, read_results
+
+CSV_COLUMNS = (
+    "dataset",
+    "arm",
+    "problems",
+    "failed",
+    "correct",
+    "accuracy",
+    "acc_lo",
+    "acc_hi",
+    "paired",
+    "acc_diff",
+    "diff_lo",
+    "diff_hi",
+    "tokens_mean",
+    "tokens_median",
+    "token_reduction",
+    "wall_mean",
+    "wall_total",
+    "detector_share",
+    "kept_per_expansion",
+    "value_calls_mean",
+)
+
+
+def _load_config(out: Path) -> dict:
+    path = out / "config.yaml"
+    if not path.is_file():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def _arms(config: dict, records: Sequence[dict]) -> list[str]:
+    arms = list(config.get("pruners") or [])
+    for r in records:
+        if r["arm"] not in arms:
+            arms.append(r["arm"])
+    return arms
+
+
+def summary_rows(records: Sequence[dict], arms: Sequence[str]) -> list[dict]:
+    """Rows for all problems ("all"), then per dataset when there are several."""
+    datasets = sorted({r["dataset"] for r in records})
+    groups = [("all", list(records))]
+    if len(datasets) > 1:
+        groups += [(d, [r for r in records if r["dataset"] == d]) for d in datasets]
+    return [{"dataset": name, **row} for name, group in groups for row in summarize(group, arms)]
+
+
+def write_csv(rows: Sequence[dict], path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(row.get(k)) for k in CSV_COLUMNS})
+
+
+def _csv_value(v):
+    if isinstance(v, float):
+        return "" if math.isnan(v) else round(v, 6)
+    return v
+
+
+def _pct(v: float, signed: bool = False) -> str:
+    if v is None or math.isnan(v):
+        return "—"
+    return f"{v:+.1%}" if signed else f"{v:.1%}"
+
+
+def _num(v: float, fmt: str = ".0f") -> str:
+    return "—" if v is None or math.isnan(v) else format(v, fmt)
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return lines
+
+
+def _diff(r: dict) -> str:
+    if math.isnan(r["acc_diff"]):
+        return "—"
+    lo, hi = _pct(r["diff_lo"], True), _pct(r["diff_hi"], True)
+    return f"{_pct(r['acc_diff'], True)} [{lo}, {hi}]"
+
+
+def _summary_md(rows: Sequence[dict]) -> list[str]:
+    header = (
+        "arm",
+        "problems",
+        "failed",
+        "accuracy [95 % CI]",
+        f"Δ acc vs {VANILLA} [95 % CI]",
+        "tokens mean",
+        "median",
+        "reduction",
+        "wall s/problem",
+        "detector share",
+        "kept/expansion",
+        "value calls/problem",
+    )
+    cells = [
+        (
+            f"`{r['arm']}`",
+            str(r["problems"]),
+            str(r["failed"]),
+            f"{_pct(r['accuracy'])} [{_pct(r['acc_lo'])}, {_pct(r['acc_hi'])}]",
+            _diff(r),
+            _num(r["tokens_mean"]),
+            _num(r["tokens_median"]),
+            _pct(r["token_reduction"]),
+            _num(r["wall_mean"], ".2f"),
+            _pct(r["detector_share"]),
+            _num(r["kept_per_expansion"], ".2f"),
+            _num(r["value_calls_mean"], ".1f"),
+        )
+        for r in rows
+    ]
+    return _md_table(header, cells)
+
+
+def render_tree_pages(out: Path, records: Sequence[dict]) -> dict[tuple[str, str], str]:
+    """Write `trees/<arm>/<id>.html` beside each saved tree; returns the link per record."""
+    try:
+        from ..search import Tree
+        from ..viz import write_tree_html
+    except ImportError:  # the viewer is optional: link the JSON instead
+        write_tree_html = None
+    links = {}
+    for r in records:
+        if r.get("status") != "ok" or not r.get("tree") or not (out / r["tree"]).is_file():
+            continue
+        src = out / r["tree"]
+        link = r["tree"]
+        if write_tree_html is not None:
+            html = src.with_suffix(".html")
+            if not html.is_file() or html.stat().st_mtime < src.stat().st_mtime:
+                write_tree_html(Tree.load(src), html)
+            link = Path(r["tree"]).with_suffix(".html").as_posix()
+        links[(r["arm"], r["id"])] = link
+    return links
+
+
+def _cell(r: dict | None, vanilla: dict | None, link: str | None) -> str:
+    if r is None:
+        return "·"
+    if r["status"] != "ok":
+        return "failed"
+    text = "✓" if r["correct"] else "✗"
+    if r["arm"] == VANILLA or vanilla is None or vanilla.get("status") != "ok":
+        text += f" {r['generated_tokens']} tok"
+    elif vanilla["generated_tokens"]:
+        text += f" {r['generated_tokens'] / vanilla['generated_tokens']:.2f}×"
+    return f"{text} [tree]({link})" if link else text
+
+
+def _per_problem_md(records: Sequence[dict], arms: Sequence[str], links: dict) -> list[str]:
+    by_key = {(r["arm"], r["id"]): r for r in records}
+    order: dict[str, int] = {}
+    for r in records:
+        order[r["id"]] = min(order.get(r["id"], r.get("index", 0)), r.get("index", 0))
+    ids = sorted(order, key=order.get)
+    rows = []
+    for pid in ids:
+        vanilla = by_key.get((VANILLA, pid))
+        first = next(r for r in records if r["id"] == pid)
+        rows.append(
+            [pid, first["dataset"], f"`{_escape(first['gold'])}`"]
+            + [_cell(by_key.get((arm, pid)), vanilla, links.get((arm, pid))) for arm in arms]
+        )
+    header = ["problem", "dataset", "gold", *[f"`{a}`" for a in arms]]
+    return _md_table(header, rows)
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _intro(config: dict) -> list[str]:
+    sets = ", ".join(
+        f"{d['name']}/{d['split']} ({d.get('limit') or 'all'})" for d in config.get("datasets", [])
+    )
+    return [
+        "# EquivPruner benchmark: vanilla vs pruned search",
+        "",
+        f"Model `{config.get('model', '?')}`, search `{config.get('search', '?')}` "
+        f"(width {config.get('width')}, simulations {config.get('simulations')}, "
+        f"beam {config.get('beam_width')}, samples {config.get('n_samples')}), value "
+        f"`{config.get('value')}`, temperature {config.get('temperature')}, seed "
+        f"{config.get('seed')}. Datasets: {sets or '?'}.",
+        "",
+        "Accuracy: Wilson 95 % interval. Δ acc: paired difference to the vanilla arm "
+        f"(`{VANILLA}`) over the problems both solved, with a bootstrap 95 % CI "
+        f"({BOOTSTRAP_REPS} resamples of problems, seed {BOOTSTRAP_SEED}). Reduction: "
+        "1 − mean tokens(arm) / mean tokens(vanilla) on those problems. Tokens are generated "
+        "tokens of every phase. Failed problems (backend errors) are counted apart, not as "
+        "wrong.",
+        "",
+    ]
+
+
+def write_report(out_dir: str | Path) -> list[dict]:
+    """Write report.md, summary.csv and the plots into `out_dir`; returns the summary rows."""
+    out = Path(out_dir)
+    records = list(read_results(out / RESULTS).values())
+    if not records:
+        raise BenchError(f"{out} has no results yet ({RESULTS} is missing or empty)")
+    config = _load_config(out)
+    arms = _arms(config, records)
+    rows = summary_rows(records, arms)
+    write_csv(rows, out / "summary.csv")
+    from .plots import token_ratio_strip, tokens_vs_accuracy  # matplotlib: only when plotting
+
+    by_arm = {a: [r for r in records if r["arm"] == a] for a in arms}
+    ratios = (
+        {a: token_ratios(by_arm[a], by_arm[VANILLA]) for a in arms if a != VANILLA}
+        if VANILLA in by_arm
+        else {}
+    )
+    plots = [
+        tokens_vs_accuracy(
+            [r for r in rows if r["dataset"] == "all"], out / "tokens_vs_accuracy.png"
+        ),
+        token_ratio_strip(ratios, out / "token_ratio.png"),
+    ]
+    lines = _intro(config)
+    for name in dict.fromkeys(r["dataset"] for r in rows):
+        lines += [f"## Summary ({name})", ""]
+        lines += _summary_md([r for r in rows if r["dataset"] == name]) + [""]
+    lines += [f"![{p.stem}]({p.name})" for p in plots if p is not None] + [""]
+    failed = [r for r in records if r.get("status") != "ok"]
+    if failed:
+        lines += ["## Failed problems", ""]
+        lines += _md_table(
+            ("arm", "problem", "error"),
+            [(r["arm"], r["id"], _escape(r.get("error") or "")) for r in failed],
+        ) + [""]
+    lines += ["## Per problem", "", "✓/✗ correctness; × tokens relative to the vanilla arm.", ""]
+    lines += _per_problem_md(records, arms, render_tree_pages(out, records)) + [""]
+    (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    return rows

@@ -1,0 +1,263 @@
+"""Commands of the MathEquiv loop: harvest pairs, label them, train the detector, evaluate.
+
+Register them on the main app: `app.command("harvest")(harvest)`, `app.command("label")
+(label)`, `app.command("train-detector")(train_detector)`, `app.command("eval-detector")
+(eval_detector)`. Tests inject a policy with `CliRunner().invoke(app, args,
+obj={"load_backend": fn})`; without it `llm.load_policy` builds the backend.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..llm.registry import DEFAULT_POLICY
+
+console = Console()
+err_console = Console(stderr=True)
+DEFAULT_DETECTORS = "cascade,levenshtein,embedding"
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _user_errors() -> tuple:
+    from ..llm.base import BackendError
+    from .problems import DatasetError
+
+    return (ValueError, BackendError, DatasetError, FileNotFoundError, KeyError)
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"{what} must be comma-separated integers, got {text!r}")
+        return []
+
+
+def _print_summary(rows, title: str) -> None:
+    from .pairs import summary
+
+    info = summary(rows)
+    table = Table(title=title)
+    table.add_column("what")
+    table.add_column("counts")
+    for key, value in info.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    console.print(table)
+
+
+def harvest(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option(help="gsm8k, math, or a .jsonl/.json file")] = "gsm8k",
+    split: Annotated[str, typer.Option(help="a training split (test splits are refused)")] = (
+        "train"
+    ),
+    limit: Annotated[int | None, typer.Option(help="problems to use")] = 20,
+    width: Annotated[int, typer.Option(help="siblings sampled per expansion")] = 8,
+    depths: Annotated[str, typer.Option(help="depths to record, comma-separated")] = "0,1,2,3",
+    model: Annotated[str, typer.Option(help="policy model spec")] = DEFAULT_POLICY,
+    out: Annotated[Path, typer.Option(help="output JSONL")] = Path("pairs.jsonl"),
+    seed: Annotated[int, typer.Option()] = 0,
+    temperature: Annotated[float, typer.Option(help="sampling temperature")] = 0.8,
+    per_problem_cap: Annotated[int, typer.Option(help="pairs kept per problem")] = 12,
+    references: Annotated[
+        bool, typer.Option("--references/--no-references", help="mine reference solutions")
+    ] = False,
+    policy: Annotated[
+        bool, typer.Option("--policy/--no-policy", help="sample siblings with the policy")
+    ] = True,
+) -> None:
+    """Harvest unlabelled sibling pairs (and labelled reference pairs) from training problems."""
+    from .harvest import check_split, iter_harvest, mine_reference_pairs
+    from .pairs import write_pairs
+    from .problems import load_problems
+
+    try:
+        check_split(split)
+        problems = load_problems(dataset, split=split, limit=limit)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("")
+        rows = []
+        if references:
+            mined = mine_reference_pairs(problems, seed=seed, split=split)
+            write_pairs(mined, out, append=True)
+            rows += mined
+        if policy:
+            load_backend = (ctx.obj or {}).get("load_backend")
+            if load_backend is None:
+                from ..llm.loader import load_policy as load_backend
+            backend = load_backend(model)
+            batches = iter_harvest(
+                problems, backend, width, _ints(depths, "--depths"), per_problem_cap, seed,
+                temperature, split,
+            )  # fmt: skip
+            for batch in batches:
+                write_pairs(batch, out, append=True)
+                rows += batch
+    except _user_errors() as err:
+        _fail(str(err))
+    _print_summary(rows, f"{len(rows)} pairs → {out}")
+
+
+def label(
+    pairs_file: Annotated[Path, typer.Argument(help="pairs JSONL")],
+    judge: Annotated[
+        str, typer.Option(help="symbolic, exact, llm:<model spec>; a comma list → agreement")
+    ] = "symbolic",
+    out: Annotated[Path, typer.Option(help="output JSONL")] = Path("labelled.jsonl"),
+    positive: Annotated[str, typer.Option(help="levels that mean equivalent")] = "3,4",
+    min_agree: Annotated[int | None, typer.Option(help="sources that must agree")] = None,
+    use_existing: Annotated[
+        bool, typer.Option("--use-existing/--ignore-existing", help="count labels on rows")
+    ] = True,
+    keep_unlabelled: Annotated[bool, typer.Option(help="keep rejected rows, unlabelled")] = (False),
+) -> None:
+    """Label pairs with judges (MathEquiv levels) and write them with provenance."""
+    from .label import label_pairs, parse_judges
+    from .pairs import read_pairs, write_pairs
+
+    try:
+        rows = read_pairs(pairs_file)
+        judges = parse_judges(judge)
+        labelled = label_pairs(
+            rows, judges, _ints(positive, "--positive"), min_agree, use_existing, keep_unlabelled
+        )
+        write_pairs(labelled, out)
+    except _user_errors() as err:
+        _fail(str(err))
+    _print_summary(labelled, f"{len(labelled)} of {len(rows)} pairs labelled → {out}")
+
+
+def train_detector(
+    pairs_file: Annotated[list[Path], typer.Argument(help="labelled pairs JSONL file(s)")],
+    base: Annotated[str, typer.Option(help="base encoder spec or dir")] = "embedded:minilm",
+    out: Annotated[Path, typer.Option(help="output dir (adapter + training.json)")] = Path(
+        "detector"
+    ),
+    epochs: Annotated[int, typer.Option()] = 3,
+    batch_size: Annotated[int, typer.Option()] = 16,
+    lr: Annotated[float, typer.Option()] = 5e-4,
+    max_length: Annotated[int, typer.Option()] = 256,
+    seed: Annotated[int, typer.Option()] = 0,
+    time_limit: Annotated[float, typer.Option(help="minutes")] = 40.0,
+    max_steps: Annotated[int | None, typer.Option()] = None,
+    val_fraction: Annotated[float, typer.Option()] = 0.1,
+    lora: Annotated[bool, typer.Option("--lora/--full", help="LoRA adapter or full")] = True,
+    merge: Annotated[bool, typer.Option(help="also save a merged full model")] = False,
+    use_context: Annotated[bool, typer.Option(help="prepend the question")] = False,
+    exclude: Annotated[
+        list[Path] | None, typer.Option(help="evaluation pairs that must not be trained on")
+    ] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Fine-tune the cross-encoder detector (LoRA on MiniLM by default)."""
+    from ..equiv.train import train_cross_encoder
+    from .pairs import read_pairs
+
+    try:
+        rows = [row for path in pairs_file for row in read_pairs(path)]
+        held = [row for path in exclude or () for row in read_pairs(path)]
+        result = train_cross_encoder(
+            rows, base, out, exclude=held, progress=progress, epochs=epochs,
+            batch_size=batch_size, lr=lr, max_length=max_length, seed=seed,
+            time_limit_minutes=time_limit, max_steps=max_steps, val_fraction=val_fraction,
+            lora=lora, merge=merge, use_context=use_context,
+        )  # fmt: skip
+    except _user_errors() as err:
+        _fail(str(err))
+    m = result.metrics
+    best = m.get("best_val") or {}
+    per_step = m.get("seconds_per_step")
+    console.print(
+        f"saved {out} · {m['steps']} steps ({m['stopped']}) · "
+        f"{per_step or 0:.2f} s/step · val F1 {best.get('f1', float('nan')):.3f} "
+        f"acc {best.get('accuracy', float('nan')):.3f}"
+    )
+
+
+def _detector(spec: str, checkpoint: Path | None):
+    """A detector from a name (registry), `trained` / a directory (trained cross-encoder);
+    `cascade` and `cross-encoder` end with `checkpoint` when one is given."""
+    from ..equiv.registry import make_detector
+    from ..equiv.train import trained_detector
+
+    spec = spec.strip()
+    if spec in ("trained", "cross-encoder") or Path(spec).is_dir():
+        path = checkpoint if spec in ("trained", "cross-encoder") else Path(spec)
+        if path is None:
+            raise ValueError(f"detector {spec!r} needs --checkpoint DIR (a trained detector)")
+        detector = trained_detector(path)
+        detector.name = "trained" if spec == "trained" else detector.name
+        return detector
+    if spec == "cascade" and checkpoint is not None:
+        return make_detector("cascade", final=trained_detector(checkpoint))
+    return make_detector(spec)
+
+
+def _comparison(reports) -> Table:
+    table = Table(title="detectors on the same pairs")
+    for col in ("detector", "n", "accuracy", "precision", "recall", "F1", "seconds"):
+        table.add_column(col, justify="left" if col == "detector" else "right")
+    for r in reports:
+        table.add_row(
+            r.detector, str(r.n), f"{r.accuracy:.3f}", f"{r.precision:.3f}",
+            f"{r.recall:.3f}", f"{r.f1:.3f}", f"{r.seconds:.2f}",
+        )  # fmt: skip
+    return table
+
+
+def _by_level(reports) -> Table:
+    table = Table(title="share predicted equivalent, by labelled level")
+    table.add_column("level")
+    table.add_column("n", justify="right")
+    for r in reports:
+        table.add_column(r.detector, justify="right")
+    levels = sorted({lv for r in reports for lv in r.by_level})
+    for level in levels:
+        n = sum(reports[0].by_level.get(level, {}).values())
+        cells = []
+        for r in reports:
+            c = r.by_level.get(level, {})
+            cells.append(f"{c.get('equivalent', 0) / max(1, sum(c.values())):.2f}")
+        table.add_row(str(level), str(n), *cells)
+    return table
+
+
+def eval_detector(
+    pairs_file: Annotated[Path, typer.Argument(help="labelled pairs JSONL")],
+    detectors: Annotated[str, typer.Option(help="comma list of detector names")] = (
+        DEFAULT_DETECTORS
+    ),
+    checkpoint: Annotated[Path | None, typer.Option(help="trained detector dir")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write metrics")] = None,
+) -> None:
+    """Score detectors side by side: accuracy, precision, recall, F1, confusion, by level."""
+    from ..equiv.metrics import load_pairs, score_pairs
+
+    try:
+        rows = load_pairs(pairs_file)
+        rows = [r for r in rows if r.get("label") is not None or r.get("level") is not None]
+        if not rows:
+            raise ValueError(f"{pairs_file} holds no labelled pairs")
+        reports = [score_pairs(rows, _detector(s, checkpoint)) for s in detectors.split(",")]
+    except _user_errors() as err:
+        _fail(str(err))
+    console.print(_comparison(reports))
+    for r in reports:
+        console.print(
+            f"[bold]{r.detector}[/] confusion: TP {r.tp} · FN {r.fn} · FP {r.fp} · TN {r.tn}"
+        )
+    if any(r.by_level for r in reports):
+        console.print(_by_level(reports))
+    if json_out is not None:
+        data = [{**r.summary(), "by_level": r.by_level, "stages": r.stages} for r in reports]
+        json_out.write_text(json.dumps(data, indent=1, default=dict))

@@ -118,6 +118,18 @@ def bench(
     report_only: Annotated[bool, typer.Option(help="Only (re)write the report of --out.")] = False,
 ) -> None:
     """Run every pruner arm on the same problems and seeds; write a side-by-side report."""
+    overrides = dict(
+        dataset=dataset, split=split, limit=limit, search=search, width=width,
+        simulations=simulations, beam_width=beam_width, n_samples=samples, value=value,
+        pruners=pruners, seed=seed, model=model, max_depth=max_depth,
+        max_step_tokens=max_step_tokens, temperature=temperature, concurrency=concurrency,
+        ray_address=ray, out=str(out),
+    )  # fmt: skip
+    run_and_report(out, config, overrides, report_only)
+
+
+def run_and_report(out: Path, config: Path | None, overrides: dict, report_only: bool) -> None:
+    """Run (unless `report_only`), write the report, print the summary; user errors exit 2."""
     from ..data.problems import DatasetError
     from ..llm.base import BackendError
     from .report import write_report
@@ -125,30 +137,7 @@ def bench(
 
     try:
         if not report_only:
-            cfg = build_config(
-                config,
-                {
-                    "dataset": dataset,
-                    "split": split,
-                    "limit": limit,
-                    "search": search,
-                    "width": width,
-                    "simulations": simulations,
-                    "beam_width": beam_width,
-                    "n_samples": samples,
-                    "value": value,
-                    "pruners": pruners,
-                    "seed": seed,
-                    "model": model,
-                    "max_depth": max_depth,
-                    "max_step_tokens": max_step_tokens,
-                    "temperature": temperature,
-                    "concurrency": concurrency,
-                    "ray_address": ray,
-                    "out": str(out),
-                },
-            )
-            run_bench(cfg)
+            run_bench(build_config(config, overrides))
         rows = write_report(out)
     except (BenchError, DatasetError, BackendError, FileNotFoundError, ValueError) as err:
         _fail(str(err).splitlines()[0] if str(err) else type(err).__name__)

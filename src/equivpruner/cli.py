@@ -185,7 +185,9 @@ def _register() -> None:
     """Commands that live beside the code they drive."""
     from .bench.cli import bench
     from .data.cli import eval_detector, harvest, label, train_detector
+    from .equiv.cli import equiv
 
+    app.command("equiv")(equiv)
     app.command("bench")(bench)
     app.command("harvest")(harvest)
     app.command("label")(label)

@@ -1,0 +1,5 @@
+"""`python -m equivpruner` runs the command line."""
+
+from .cli import app
+
+app()

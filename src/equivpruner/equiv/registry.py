@@ -1,0 +1,124 @@
+"""Detectors by name: `make_detector("cascade")`, as the CLI's `--pruner` uses them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from .base import Context, Detector, Verdict
+
+DETECTORS = [
+    "none",
+    "exact",
+    "symbolic",
+    "levenshtein",
+    "lexical",
+    "embedding",
+    "cross-encoder",
+    "llm-judge",
+    "cascade",
+]
+_log = logging.getLogger(__name__)
+
+
+class NeverEquivalent:
+    """The vanilla pruner: no pair is ever equivalent."""
+
+    name = "none"
+
+    def compare(
+        self, steps: Sequence[str], pairs: Sequence[tuple[int, int]], context: Context
+    ) -> list[Verdict]:
+        return [Verdict(i, j, False, 0.0, self.name) for i, j in pairs]
+
+
+def shipped_checkpoint() -> str | None:
+    """The shipped trained cross-encoder (`weights.default_checkpoint()`), or None.
+
+    Weights that are present but fail their integrity check raise (never a silent fallback).
+    """
+    try:
+        from .weights import default_checkpoint
+    except ImportError:
+        return None
+    path = default_checkpoint()
+    if not path:
+        _log.info("no shipped cross-encoder; the cascade ends with a lexical rule")
+    return str(path) if path else None
+
+
+def cross_encoder(checkpoint: str, **opts) -> Detector:
+    """A cross-encoder on a full model dir, or on a trained dir (LoRA adapter + training.json,
+    loaded by `train.trained_detector` with the input layout it was trained with)."""
+    root = Path(checkpoint)
+    if (root / "adapter_config.json").is_file() or (root / "training.json").is_file():
+        from .train import trained_detector
+
+        return trained_detector(checkpoint, **opts)
+    from .cross_encoder import CrossEncoderDetector
+
+    return CrossEncoderDetector(checkpoint, **opts)
+
+
+def _cascade(
+    final: Detector | str | None = None,
+    checkpoint: str | None = None,
+    lo: float = 0.4,
+    hi: float = 0.95,
+    use_default_checkpoint: bool = True,
+    **cross_encoder_opts,
+) -> Detector:
+    from .cascade import CascadeDetector, default_stages
+
+    if isinstance(final, str):
+        final = make_detector(final)
+    if final is None and checkpoint is None and use_default_checkpoint:
+        checkpoint = shipped_checkpoint()
+    if final is None and checkpoint:
+        final = cross_encoder(checkpoint, **cross_encoder_opts)
+    return CascadeDetector(default_stages(lo, hi), final)
+
+
+def make_detector(name: str, **opts) -> Detector:
+    """A detector by name (see `DETECTORS`); `opts` go to its constructor.
+
+    `cross-encoder` needs `checkpoint=`, `llm-judge` needs `backend=`. `cascade` takes
+    `final=` (a Detector or a name), or `checkpoint=`; without either it uses the shipped
+    checkpoint when one is installed, else a conservative lexical final stage.
+    """
+    key = name.strip().lower().replace("_", "-")
+    if key == "none":
+        return NeverEquivalent()
+    if key == "exact":
+        from .exact import ExactDetector
+
+        return ExactDetector(**opts)
+    if key == "symbolic":
+        from .symbolic import SymbolicDetector
+
+        return SymbolicDetector(**opts)
+    if key in ("levenshtein", "lexical"):
+        from .lexical import LevenshteinDetector
+
+        return LevenshteinDetector(**opts)
+    if key == "embedding":
+        from .embedding import EmbeddingDetector
+
+        return EmbeddingDetector(**opts)
+    if key == "cross-encoder":
+        if not opts.get("checkpoint"):
+            raise ValueError(
+                "the cross-encoder detector needs checkpoint=PATH, a trained model directory "
+                "(make one with `equivpruner train-detector`)"
+            )
+        return cross_encoder(**opts)
+    if key == "llm-judge":
+        if opts.get("backend") is None:
+            raise ValueError("the llm-judge detector needs backend= (a PolicyBackend)")
+        from .llm_judge import LLMJudgeDetector
+
+        return LLMJudgeDetector(**opts)
+    if key == "cascade":
+        return _cascade(**opts)
+    raise ValueError(f"unknown detector {name!r}; valid names: {', '.join(DETECTORS)}")

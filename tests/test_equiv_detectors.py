@@ -1,0 +1,351 @@
+"""Each detector on hand-written sibling pairs, the cascade, the registry and grouping."""
+
+from __future__ import annotations
+
+import pytest
+
+from equivpruner.equiv.base import Context, Verdict, group_steps
+from equivpruner.equiv.cascade import CascadeDetector
+from equivpruner.equiv.exact import ExactDetector
+from equivpruner.equiv.lexical import LevenshteinDetector, ratio
+from equivpruner.equiv.llm_judge import (
+    RUBRIC,
+    LLMJudgeDetector,
+    judge_prompt,
+    levels_to_label,
+    parse_level,
+)
+from equivpruner.equiv.normalize import normalize, normalize_math
+from equivpruner.equiv.registry import DETECTORS, make_detector
+from equivpruner.equiv.symbolic import SymbolicDetector
+from equivpruner.llm.base import Completion
+
+CTX = Context("Walter bought 60 apples and ate 2/5 of them. How many are left?")
+REWORDED = (
+    "First, Walter ate 2/5 of 60 apples: 2/5 × 60 = 24.",
+    r"Walter eats \(\frac{2}{5} \times 60 = 24\) apples.",
+)
+# Same wording, one number changed: a wrong computation, not a paraphrase.
+ONE_NUMBER = (
+    r"To find how many apples Walter ate, we multiply: \[ \frac{2}{5} \times 60 = 24 \] "
+    "So Walter ate this many apples in total, and the rest are left for later.",
+    r"To find how many apples Walter ate, we multiply: \[ \frac{2}{5} \times 60 = 48 \] "
+    "So Walter ate this many apples in total, and the rest are left for later.",
+)
+
+
+def verdict(detector, a: str, b: str, context: Context = CTX) -> Verdict:
+    return detector.compare([a, b], [(0, 1)], context)[0]
+
+
+class Scripted:
+    """Equivalent exactly for the listed index pairs; records each call's pairs."""
+
+    def __init__(self, same: set[tuple[int, int]], name: str = "scripted", decide=True):
+        self.same, self.name, self.decide, self.calls = same, name, decide, []
+
+    def compare(self, steps, pairs, context):
+        self.calls.append(list(pairs))
+        out = []
+        for i, j in pairs:
+            eq = (i, j) in self.same
+            out.append(Verdict(i, j, eq if (eq or self.decide) else None, float(eq), self.name))
+        return out
+
+
+def test_normalize_removes_formatting_only():
+    assert normalize("**Step 1:** Compute $3 \\times 4$.") == normalize("1. compute \\(3*4\\)")
+    assert normalize("Let's go step-by-step:") == normalize("Let's go step by step")
+    assert normalize_math("３ × ４ − １") == "3 * 4 - 1"  # fullwidth digits, × and −
+    assert normalize("раrt") == "part"  # Cyrillic р, а
+    assert normalize_math("\\left( \\dfrac{1}{2} \\right)\\,x") == "( \\frac{1}{2} ) x"
+    assert normalize("9**9") == "9**9"  # a power is not markdown bold
+    assert normalize("1,000 apples") != normalize("1,001 apples")
+
+
+def test_exact_detector():
+    a, b = "**Step 2:** 60 - 24 = 36 apples.", "2. 60 - 24 = 36 apples"
+    assert verdict(ExactDetector(), a, b) == Verdict(0, 1, True, 1.0, "exact")
+    assert verdict(ExactDetector(), *REWORDED).equivalent is False
+    assert verdict(ExactDetector(decisive_negative=False), *REWORDED).equivalent is None
+
+
+def test_symbolic_equivalent_with_different_wording():
+    v = verdict(SymbolicDetector(), *REWORDED)
+    assert (v.equivalent, v.stage) == (True, "symbolic")
+
+
+def test_one_changed_number_symbolic_rejects_but_lexical_merges():
+    assert verdict(SymbolicDetector(), *ONE_NUMBER).equivalent is False
+    # The paper's lexical rule is fooled: one digit barely moves the ratio.
+    assert ratio(normalize(ONE_NUMBER[0]), normalize(ONE_NUMBER[1])) >= 0.95
+    assert verdict(LevenshteinDetector(0.95), *ONE_NUMBER).equivalent is True
+    assert verdict(LevenshteinDetector(0.95, same_numbers=True), *ONE_NUMBER).equivalent is False
+    # The cascade asks the symbolic stage first.
+    assert verdict(CascadeDetector(), *ONE_NUMBER).stage == "symbolic"
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ("3 × 4 = 12", "4 × 3 = 12", True),  # commuted operands: same computation
+        ("2/5 of 60 is 24", "60 * 2 / 5 = 24", True),
+        (r"\[ 25\% \times 36 = 9 \]", "0.25 * 36 = 9", True),
+        ("$5 * 3 = $15", "5 × 3 = 15 dollars", True),
+        ("60 - 24 = 36", "60 × 3/5 = 36", None),  # same value, other operations: undecided
+        ("48/2 = 24", "48/2 = 25", False),
+        ("Then 60 - 24 = 36 - 9 = 27.", "Then 60 - 24 = 36.", None),  # running chain is fine
+        (r"\[ x = 12 \]", r"\[ x = 15 \]", False),
+        (r"\(\boxed{2}\)", r"\[\boxed{2}.\]", True),
+        (r"\(\boxed{2}\)", r"\(\boxed{3}\)", False),
+        ("Let's solve it step by step.", "First, read the problem.", None),
+    ],
+)
+def test_symbolic_decisions(a, b, expected):
+    assert verdict(SymbolicDetector(), a, b).equivalent is expected
+    assert verdict(SymbolicDetector(), b, a).equivalent is expected
+
+
+def test_symbolic_ignores_facts_restated_from_the_question():
+    ctx = Context("Let $a + b = 1$. Find the minimum of $1/a + 4/b$.")
+    a, b = "Since $a + b = 1$, use AM-GM.", "Given $a + b = 1$, use Lagrange multipliers."
+    assert verdict(SymbolicDetector(), a, b, Context()).equivalent is True
+    assert verdict(SymbolicDetector(), a, b, ctx).equivalent is None
+
+
+def test_levenshtein_modes():
+    a, b = "Let's break down the problem step by step:", "Let's break the problem down step by step"
+    close = ratio(normalize(a), normalize(b))
+    assert 0.75 < close < 0.95
+    assert verdict(LevenshteinDetector(), a, b).equivalent is False
+    assert verdict(LevenshteinDetector(0.95, gate=0.75), a, b).equivalent is None
+    assert verdict(LevenshteinDetector.bands(0.4, 0.8), a, b).probability == pytest.approx(close)
+    assert verdict(LevenshteinDetector.bands(0.4, 0.8), a, b).equivalent is True
+    assert verdict(LevenshteinDetector(gate=0.75), a, "Compute 7 * 8.").equivalent is False
+    assert verdict(LevenshteinDetector(), "", "").equivalent is True  # no division by zero
+    assert verdict(LevenshteinDetector(metric="levenshtein"), a, a).probability == 1.0
+    with pytest.raises(ValueError):
+        LevenshteinDetector(threshold=0.7, gate=0.8)
+
+
+def test_grouping_is_not_transitive():
+    # A~B and B~C but A≁C: C must not join the group holding A.
+    grouping = group_steps(["A", "B", "C"], Scripted({(0, 1), (1, 2)}))
+    assert grouping.groups == [[0, 1], [2]]
+    grouping = group_steps(["A", "B", "C"], Scripted({(0, 1), (1, 2), (0, 2)}))
+    assert grouping.groups == [[0, 1, 2]]
+
+
+def test_cascade_batches_stages_and_records_deciders():
+    first = Scripted({(0, 1)}, "first", decide=False)
+    final = Scripted({(1, 2)}, "final")
+    cascade = CascadeDetector(stages=[first], final=final)
+    verdicts = cascade.compare(["a", "b", "c", "d"], [(0, 1), (0, 2), (1, 2), (2, 3)], Context())
+    assert [v.stage for v in verdicts] == ["first", "final", "final", "final"]
+    assert [v.equivalent for v in verdicts] == [True, False, True, False]
+    assert first.calls == [[(0, 1), (0, 2), (1, 2), (2, 3)]]
+    assert final.calls == [[(0, 2), (1, 2), (2, 3)]]  # all undecided pairs in one call
+
+
+def test_cascade_undecided_final_means_not_equivalent():
+    cascade = CascadeDetector(stages=[], final=Scripted(set(), decide=False))
+    (v,) = cascade.compare(["a", "b"], [(0, 1)], Context())
+    assert (v.equivalent, v.stage) == (False, "undecided")
+
+
+def test_default_cascade_on_siblings():
+    steps = [
+        "Let's break down the problem step-by-step:",
+        "Let's break down the problem step by step:",
+        "First, 2/5 × 60 = 24 apples were eaten.",
+        r"Walter ate \(\frac{2}{5} \times 60 = 24\) apples.",
+        r"Walter ate \(\frac{2}{5} \times 60 = 48\) apples.",
+    ]
+    grouping = group_steps(steps, make_detector("cascade", use_default_checkpoint=False), CTX)
+    assert grouping.groups == [[0, 1], [2, 3], [4]]
+    assert grouping.verdict(0, 1).stage == "exact"
+    assert grouping.verdict(2, 3).stage == "symbolic"
+    assert grouping.verdict(3, 4).equivalent is False
+
+
+def test_registry():
+    assert {"none", "exact", "symbolic", "levenshtein", "cascade"} <= set(DETECTORS)
+    (v,) = make_detector("none").compare(["a", "a"], [(0, 1)], Context())
+    assert v.equivalent is False
+    assert isinstance(make_detector("lexical", threshold=0.9), LevenshteinDetector)
+    assert make_detector("cascade", final="exact").final.name == "exact"
+    with pytest.raises(ValueError, match="valid names: none, exact"):
+        make_detector("magic")
+    with pytest.raises(ValueError, match="checkpoint"):
+        make_detector("cross-encoder")
+    with pytest.raises(ValueError, match="backend"):
+        make_detector("llm-judge")
+
+
+@pytest.mark.parametrize(
+    "text, level",
+    [
+        ("The steps match.\nLevel: 3", 3),
+        ("**3**", 3),
+        ("I'd give it a score 4/4.", 4),
+        ("Level 4 means exact. Here the rating is **1**.", 1),
+        ("Verdict = 0", 0),
+        ("2", 2),
+        ("Level: 7", None),
+        ("They are similar.", None),
+        ("", None),
+    ],
+)
+def test_parse_level(text, level):
+    assert parse_level(text) == level
+
+
+def test_levels_to_label():
+    assert [levels_to_label(k) for k in (0, 1, 2, 3, 4, None)] == [0, 0, 0, 1, 1, None]
+    assert levels_to_label(2, positive=(2, 3, 4)) == 1
+
+
+class FakeJudge:
+    """A backend answering by a rule on the prompt; records every generate call."""
+
+    name = "fake"
+
+    def __init__(self):
+        self.calls = []
+
+    def chat_prompt(self, messages, assistant_prefix=""):
+        return "".join(m.content for m in messages) + assistant_prefix
+
+    def generate(self, prompts, params):
+        self.calls.append((list(prompts), params))
+        answer = {True: "Both compute 24.\nLevel: 4", False: "no idea"}
+        return [[Completion(answer["24" in p.split("## Step B")[1]], 5, 9, "eos")] for p in prompts]
+
+
+def test_llm_judge_detector():
+    backend = FakeJudge()
+    judge = LLMJudgeDetector(backend, max_tokens=64)
+    steps = ["2/5 * 60 = 24", "We get 24.", "Let's think."]
+    verdicts = judge.compare(steps, [(0, 1), (1, 2)], Context("Q?", ("earlier step",)))
+    assert [(v.equivalent, v.probability) for v in verdicts] == [(True, 1.0), (None, 0.5)]
+    assert len(backend.calls) == 1
+    prompts, params = backend.calls[0]
+    assert (params.n, params.temperature, params.max_tokens, params.stop) == (1, 0.0, 64, ())
+    assert RUBRIC in prompts[0] and "earlier step" in prompts[0] and "Q?" in prompts[0]
+    assert "(no steps yet)" in judge_prompt("Q", (), "a", "b")
+
+
+# --- model-backed detectors -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    pytest.importorskip("transformers")
+    from equivpruner.equiv.cross_encoder import init_random_checkpoint
+    from equivpruner.equiv.embedding import resolve_model
+
+    try:
+        tokenizer_dir = resolve_model("embedded:minilm")
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    return init_random_checkpoint(str(tmp_path_factory.mktemp("tiny-ce")), tokenizer_dir)
+
+
+def _record_shapes(model):
+    shapes = []
+    handle = model.register_forward_pre_hook(
+        lambda mod, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)),
+        with_kwargs=True,
+    )
+    return shapes, handle
+
+
+def test_cross_encoder_batches_symmetrically_with_dynamic_padding(tiny_checkpoint):
+    from equivpruner.equiv.cross_encoder import CrossEncoderDetector
+
+    steps = ["3 × 4 = 12", "4 × 3 = 12", "Let's break the problem down step by step.", "Done."]
+    pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    detector = CrossEncoderDetector(tiny_checkpoint, batch_size=4)
+    model = detector._loaded()[1]
+    shapes, handle = _record_shapes(model)
+    try:
+        verdicts = detector.compare(steps, pairs, Context())
+        swapped = detector.compare(steps[::-1], [(3 - j, 3 - i) for i, j in pairs], Context())
+        one_by_one = CrossEncoderDetector(tiny_checkpoint, batch_size=1).scores(
+            [(steps[i], steps[j]) for i, j in pairs]
+        )
+    finally:
+        handle.remove()
+    assert [(v.i, v.j, v.stage) for v in verdicts] == [(i, j, "cross-encoder") for i, j in pairs]
+    assert all(0.0 <= v.probability <= 1.0 for v in verdicts)
+    for v, w in zip(verdicts, swapped, strict=True):  # (A, B) and (B, A) score the same
+        assert v.probability == pytest.approx(w.probability, abs=1e-6)
+    assert [v.probability for v in verdicts] == pytest.approx(one_by_one, abs=1e-5)
+    assert len(shapes) == 3 + 3 + 12  # 2 × (12 sequences in batches of 4), then 1 by 1
+    assert [s[0] for s in shapes[:3]] == [4, 4, 4]
+    assert max(s[1] for s in shapes) < 40  # padded to the longest in the batch, not 256
+    assert shapes[0][1] >= shapes[2][1]  # sorted by length
+
+
+def test_cross_encoder_reference_scheme_and_context(tiny_checkpoint):
+    from equivpruner.equiv.cross_encoder import CrossEncoderDetector
+
+    detector = CrossEncoderDetector(tiny_checkpoint, symmetric=False)
+    model = detector._loaded()[1]
+    text_pairs = [("3 × 4 = 12", "4 × 3 = 12"), ("a", "b")]
+    shapes, handle = _record_shapes(model)
+    try:
+        reference = detector.reference_scheme_scores(text_pairs)
+    finally:
+        handle.remove()
+    assert shapes == [(1, 512), (1, 512)]  # one pair per pass, padded to the position limit
+    assert reference == pytest.approx(detector.scores(text_pairs), abs=1e-5)
+    with_context = CrossEncoderDetector(tiny_checkpoint, use_context=True, context_tokens=4)
+    tokenizer = with_context._loaded()[0]
+    assert with_context._context("one two three four five six") == "one two three four"
+    assert tokenizer.sep_token
+    assert len(with_context.scores(text_pairs, question="How many apples?")) == 2
+    with pytest.raises(ValueError):
+        CrossEncoderDetector("")
+    plain = make_detector("cross-encoder", checkpoint=tiny_checkpoint)
+    assert isinstance(plain, CrossEncoderDetector)
+    cascade = make_detector("cascade", checkpoint=tiny_checkpoint, batch_size=8)
+    assert isinstance(cascade.final, CrossEncoderDetector) and cascade.final.batch_size == 8
+
+
+def test_cross_encoder_single_logit_uses_sigmoid(tmp_path):
+    from equivpruner.equiv.cross_encoder import CrossEncoderDetector, init_random_checkpoint
+    from equivpruner.equiv.embedding import resolve_model
+
+    path = init_random_checkpoint(str(tmp_path), resolve_model("embedded:minilm"), num_labels=1)
+    (p,) = CrossEncoderDetector(path).scores([("a", "b")])
+    assert 0.0 < p < 1.0
+
+
+@pytest.mark.slow
+def test_embedding_detector_and_clustering():
+    from equivpruner.equiv.embedding import EmbeddingDetector, agglomerate
+
+    detector = EmbeddingDetector()
+    steps = [
+        "Let's break down the problem step by step.",
+        "Let us solve the problem step by step.",
+        "The derivative of sin(x) is cos(x).",
+    ]
+    verdicts = detector.compare(steps, [(0, 1), (0, 2)], Context())
+    assert verdicts[0].probability > verdicts[1].probability
+    assert verdicts[0].stage == "embedding"
+    grouping = detector.cluster(steps, distance=1 - (verdicts[0].probability - 0.01))
+    assert [0, 1] in grouping.groups and [2] in grouping.groups
+    assert agglomerate([[0, 0.05, 0.3], [0.05, 0, 0.08], [0.3, 0.08, 0]], 0.1, "complete") == [
+        [0, 1],
+        [2],
+    ]
+
+
+def test_cross_encoder_batches_respect_a_token_budget():
+    from equivpruner.equiv.cross_encoder import CrossEncoderDetector
+
+    detector = CrossEncoderDetector("unused", batch_size=64, max_batch_tokens=100)
+    assert detector._batches([50, 10, 30, 40, 10]) == [[0, 3], [2, 1, 4]]
+    assert CrossEncoderDetector("unused", batch_size=2)._batches([1, 2, 3]) == [[2, 1], [0]]

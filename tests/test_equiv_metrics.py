@@ -1,0 +1,105 @@
+"""Scoring detectors on labelled pairs, and reading pair files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from equivpruner.equiv.base import Verdict
+from equivpruner.equiv.exact import ExactDetector
+from equivpruner.equiv.metrics import Report, load_pairs, row_label, score_pairs
+
+
+class Recorder:
+    """Equivalent when both steps start with the same word; records each call."""
+
+    name = "first-word"
+
+    def __init__(self):
+        self.calls = []
+
+    def compare(self, steps, pairs, context):
+        self.calls.append((context, list(pairs)))
+        return [
+            Verdict(i, j, steps[i].split()[0] == steps[j].split()[0], 0.5, self.name)
+            for i, j in pairs
+        ]
+
+
+ROWS = [
+    {"question": "q1", "prefix": [], "step_a": "add 1", "step_b": "add 2", "level": 4},  # tp
+    {"question": "q1", "prefix": [], "step_a": "add 1", "step_b": "sub 1", "level": 3},  # fn
+    {"question": "q2", "prefix": ["s"], "step_a": "mul 3", "step_b": "mul 4", "label": 0},  # fp
+    {"question": "q2", "prefix": ["s"], "step_a": "x", "step_b": "y", "level": 1},  # tn
+    {"step_a": "a b", "step_b": "a c", "label": 1, "level": 0},  # tp: label wins over level
+]
+
+
+def test_score_pairs_counts_and_metrics():
+    detector = Recorder()
+    report = score_pairs(ROWS, detector)
+    assert (report.tp, report.fn, report.fp, report.tn) == (2, 1, 1, 1)
+    assert report.n == 5
+    assert report.accuracy == pytest.approx(3 / 5)
+    assert report.precision == pytest.approx(2 / 3)
+    assert report.recall == pytest.approx(2 / 3)
+    assert report.f1 == pytest.approx(2 / 3)
+    assert report.by_level[4]["equivalent"] == 1 and report.by_level[3]["not"] == 1
+    assert report.by_level[0]["equivalent"] == 1
+    assert report.stages == {"first-word": 5}
+    # One call per shared context (question + prefix), as one expansion would be.
+    assert [(c.question, c.prefix, len(p)) for c, p in detector.calls] == [
+        ("q1", (), 2),
+        ("q2", ("s",), 2),
+        ("", (), 1),
+    ]
+
+
+def test_report_format_is_markdown():
+    text = score_pairs(ROWS, Recorder()).format()
+    assert "| detector | n | accuracy | precision | recall | F1 | seconds |" in text
+    assert "| first-word | 5 | 0.600 | 0.667 | 0.667 | 0.667 |" in text
+    assert "| equivalent | 2 | 1 |" in text and "| not | 1 | 1 |" in text
+    assert "| 4 | 1 | 1 | 0 |" in text
+    assert "| first-word | 5 |" in text
+
+
+def test_empty_report_has_no_division_by_zero():
+    report = Report("none")
+    assert (report.accuracy, report.precision, report.recall, report.f1) == (0, 0, 0, 0)
+    assert "| none | 0 |" in report.format()
+
+
+def test_row_label_rules():
+    assert row_label({"level": 3}) == 1 and row_label({"level": 2}) == 0
+    assert row_label({"label": True}) == 1 and row_label({"label": 0, "level": 4}) == 0
+    for bad in ({"label": 2}, {"level": 5}, {"level": "3"}, {}):
+        with pytest.raises(ValueError):
+            row_label(bad, "row 7")
+
+
+def test_load_pairs_reads_jsonl_and_reports_bad_lines(tmp_path):
+    good = tmp_path / "pairs.jsonl"
+    good.write_text(json.dumps(ROWS[0]) + "\n\n" + json.dumps(ROWS[1]) + "\n")
+    assert [r["level"] for r in load_pairs(good)] == [4, 3]
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(ROWS[0]) + "\n{not json\n")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2: invalid JSON"):
+        load_pairs(bad)
+    bad.write_text("[1, 2]\n")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: expected a JSON object"):
+        load_pairs(bad)
+    bad.write_text(json.dumps({"step_a": "x", "label": 1}) + "\n")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: missing text field 'step_b'"):
+        load_pairs(bad)
+
+
+def test_dev_file_loads_and_scores(shared_dir):
+    path = shared_dir / "equiv" / "dev.jsonl"
+    if not path.is_file():
+        pytest.skip("no dev.jsonl")
+    rows = load_pairs(path)
+    report = score_pairs(rows, ExactDetector())
+    assert report.n == len(rows) and report.fp == 0

@@ -268,5 +268,7 @@ def trained_detector(model_dir: str | Path, device: str = "cpu", **options):
     for key in ("use_context", "context_tokens", "max_length"):
         if key in layout:
             options.setdefault(key, layout[key])
+    if "threshold" in trained.info:  # calibrated after training (see the model card)
+        options.setdefault("threshold", trained.info["threshold"])
     cross_encoder._LOADED[(str(model_dir), device)] = (trained.tokenizer, trained.model)
     return cross_encoder.CrossEncoderDetector(str(model_dir), device=device, **options)

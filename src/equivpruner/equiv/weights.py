@@ -18,7 +18,9 @@ ASSET_DIR = Path(__file__).resolve().parents[1] / "assets" / "detector"
 ADAPTER_FILE = "adapter_model.safetensors"
 SHIPPED_FILES = ("adapter_config.json", ADAPTER_FILE, "training.json")
 # The sha256 of the shipped adapter_model.safetensors; None until an adapter is shipped.
-DEFAULT_ADAPTER_SHA256: str | None = None
+DEFAULT_ADAPTER_SHA256: str | None = (
+    "d4f35ae01b4c6f6f7ec843213453ea82acc8016f3d5a642f0e2244020e9cf263"
+)
 
 
 class WeightsError(RuntimeError):

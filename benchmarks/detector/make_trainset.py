@@ -1,0 +1,36 @@
+"""Build the training set of the shipped detector (see docs/detector-model-card.md).
+
+    python benchmarks/detector/make_trainset.py REFERENCE_PAIRS.jsonl OUT.jsonl
+
+Mixes the 210 judge-labelled real sibling pairs (repeated 3x: they are the target
+distribution) with a fixed random sample of reference-template pairs (1,200 level 4,
+900 level 0, 400 level 1), shuffled with seed 0.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SAMPLE = {4: 1200, 0: 900, 1: 400}
+
+
+def main(reference: str, out: str) -> None:
+    rng = random.Random(0)
+    real = [json.loads(x) for x in (HERE / "siblings-gsm8k-train-labelled.jsonl").open()]
+    by_level: dict[int, list[dict]] = {}
+    for line in Path(reference).open():
+        row = json.loads(line)
+        by_level.setdefault(row["level"], []).append(row)
+    picked = [r for level, k in SAMPLE.items() for r in rng.sample(by_level[level], k)]
+    rows = real * 3 + picked
+    rng.shuffle(rows)
+    Path(out).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    print(f"wrote {len(rows)} rows to {out}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])

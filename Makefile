@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= llamacpp,server,hf,data,bench,test
-QUESTION ?= Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her friends every day with four. She sells the remainder at the farmers' market daily for $$2 per fresh duck egg. How much in dollars does she make every day at the farmers' market?
+QUESTION ?= A robe takes 2 bolts of blue fiber and half that much white fiber.  How many bolts in total does it take?
+GOLD ?= 3
 
 .PHONY: install demo test lint bench-detectors clean
 
@@ -17,7 +18,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt requirements/mod
 	touch $@
 
 demo: install
-	HF_HUB_OFFLINE=1 $(BIN)/equivpruner solve --gold 18 "$(QUESTION)"
+	HF_HUB_OFFLINE=1 $(BIN)/equivpruner solve --gold "$(GOLD)" "$(QUESTION)"
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

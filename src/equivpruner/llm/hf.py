@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .base import BackendError, Completion, FinishReason, GenerationParams, Message
-from .llamacpp import first_stop, renormalise
+from .text import first_stop, first_token_ids, renormalise
 
 
 def split_generation(
@@ -158,7 +158,7 @@ class TransformersBackend:
 
     def next_token_probs(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict]:
         torch = self._torch
-        ids = [self._first_token_ids(c) for c in candidates]
+        ids = [first_token_ids(self.tokenizer, c) for c in candidates]
         out = []
         for start in range(0, len(prompts), self.batch_size):
             enc = self._encode(prompts[start : start + self.batch_size])
@@ -168,14 +168,6 @@ class TransformersBackend:
                 pairs = zip(candidates, ids, strict=True)
                 out.append(renormalise({c: float(probs[list(s)].sum()) for c, s in pairs}))
         return out
-
-    def _first_token_ids(self, candidate: str) -> set[int]:
-        found = set()
-        for variant in {candidate, " " + candidate.lstrip()}:
-            toks = self.tokenizer.encode(variant, add_special_tokens=False)
-            if toks:
-                found.add(toks[0])
-        return found
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))

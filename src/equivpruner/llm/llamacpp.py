@@ -15,72 +15,16 @@ make every decode ~10x slower.
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from .base import BackendError, Completion, FinishReason, GenerationParams, Message
+from .text import first_stop, render_chat_template, renormalise
 
 _SEED_MOD = 0xFFFFFFFF  # llama.cpp seeds are uint32; 0xFFFFFFFF itself means "random"
-
-
-def _raise(message: str):
-    raise ValueError(message)
-
-
-@functools.lru_cache(maxsize=16)
-def _compile_template(template: str):
-    from jinja2 import ext
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    env = ImmutableSandboxedEnvironment(
-        trim_blocks=True, lstrip_blocks=True, extensions=[ext.loopcontrols]
-    )
-    env.filters["tojson"] = lambda value, indent=None, ensure_ascii=False: json.dumps(
-        value, indent=indent, ensure_ascii=ensure_ascii
-    )
-    env.globals["raise_exception"] = _raise
-    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
-    return env.from_string(template)
-
-
-def render_chat_template(
-    template: str,
-    messages: Sequence[Message],
-    assistant_prefix: str = "",
-    bos_token: str = "",
-    eos_token: str = "",
-) -> str:
-    """Render an HF-style Jinja chat template with an open assistant turn, then the prefix."""
-    import jinja2
-
-    dicts = [{"role": m.role, "content": m.content} for m in messages]
-    try:
-        text = _compile_template(template).render(
-            messages=dicts, add_generation_prompt=True, bos_token=bos_token, eos_token=eos_token
-        )
-    except (jinja2.TemplateError, ValueError) as exc:
-        raise BackendError(f"the model's chat template failed to render: {exc}") from exc
-    return text + assistant_prefix
-
-
-def first_stop(text: str, stops: Sequence[str]) -> int | None:
-    """Index of the earliest stop string in `text`, or None."""
-    hits = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return min(hits) if hits else None
-
-
-def renormalise(mass: dict[str, float]) -> dict[str, float]:
-    """Scale candidate masses to sum to 1 (uniform when all are zero)."""
-    total = sum(mass.values())
-    if total <= 0:
-        return {c: 1.0 / len(mass) for c in mass}
-    return {c: v / total for c, v in mass.items()}
 
 
 def _cpus() -> int:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import BackendError, Completion, FinishReason, GenerationParams, Message
-from .llamacpp import render_chat_template, renormalise
+from .text import render_chat_template, renormalise
 
 _TOP_LOGPROBS = 20
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 from .base import BackendError, Completion, FinishReason, GenerationParams, Message
-from .llamacpp import renormalise
+from .text import first_token_ids, renormalise
 
 _TOP_LOGPROBS = 20
 
@@ -68,7 +68,7 @@ class VLLMBackend:
 
     def next_token_probs(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict]:
         sampling = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=_TOP_LOGPROBS)
-        ids = [self._first_token_ids(c) for c in candidates]
+        ids = [first_token_ids(self.tokenizer, c) for c in candidates]
         out = []
         for result in self.llm.generate(list(prompts), sampling, use_tqdm=False):
             top = result.outputs[0].logprobs[0]  # token id -> Logprob(logprob=…)
@@ -78,14 +78,6 @@ class VLLMBackend:
             }
             out.append(renormalise(mass))
         return out
-
-    def _first_token_ids(self, candidate: str) -> set[int]:
-        found = set()
-        for variant in {candidate, " " + candidate.lstrip()}:
-            toks = self.tokenizer.encode(variant, add_special_tokens=False)
-            if toks:
-                found.add(toks[0])
-        return found
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))

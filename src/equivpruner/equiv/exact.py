@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .base import Context, Verdict
-from .normalize import normalize
+from .normalize import normalize, pair_keys
 
 
 class ExactDetector:
@@ -23,12 +23,9 @@ class ExactDetector:
     def compare(
         self, steps: Sequence[str], pairs: Sequence[tuple[int, int]], context: Context
     ) -> list[Verdict]:
-        keys: dict[int, str] = {}
+        keys = pair_keys(steps, pairs, normalize)
         out = []
         for i, j in pairs:
-            for k in (i, j):
-                if k not in keys:
-                    keys[k] = normalize(steps[k])
             if keys[i] == keys[j]:
                 out.append(Verdict(i, j, True, 1.0, self.name))
             else:

@@ -26,7 +26,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
 from .base import Context, Verdict
-from .normalize import normalize
+from .normalize import normalize, pair_keys
 
 MAX_COMPARE_CHARS = 8_000  # ratios of longer steps are computed on their first 8,000 chars
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -88,12 +88,9 @@ class LevenshteinDetector:
     def compare(
         self, steps: Sequence[str], pairs: Sequence[tuple[int, int]], context: Context
     ) -> list[Verdict]:
-        keys: dict[int, str] = {}
+        keys = pair_keys(steps, pairs, self._key)
         out = []
         for i, j in pairs:
-            for k in (i, j):
-                if k not in keys:
-                    keys[k] = self._key(steps[k])
             equivalent, r = self.decide(keys[i], keys[j])
             out.append(Verdict(i, j, equivalent, r, self.name))
         return out

@@ -72,12 +72,22 @@ def expansions_from(path: str, size: int = 10) -> list[tuple[list[str], Context]
     return out or [(steps, context or Context())]
 
 
+def clear_caches() -> None:
+    """Forget memoised normalisations and step facts, as for siblings never seen before."""
+    from equivpruner.equiv.normalize import normalize
+    from equivpruner.equiv.symbolic import SHARED_FACTS
+
+    normalize.cache_clear()
+    SHARED_FACTS.clear()
+
+
 def time_calls(make, expansions, repeats: int) -> list[float]:
-    """Seconds per expansion; `make()` gives a detector (fresh per call for cached ones)."""
+    """Seconds per expansion, caches cleared first; `make()` gives the detector."""
     times = []
     for _ in range(repeats):
         for steps, context in expansions:
             detector = make()
+            clear_caches()
             pairs = all_pairs(len(steps))
             start = time.perf_counter()
             detector.compare(steps, pairs, context)
@@ -101,10 +111,13 @@ def cheap_rows(expansions, repeats: int) -> list[str]:
         ("exact", {}),
         ("symbolic", {}),
         ("levenshtein", {}),
-        ("cascade", {"use_default_checkpoint": False}),
+        ("cascade (lexical final)", {"use_default_checkpoint": False}),
+        ("features (shipped)", {}),
+        ("cascade (shipped features final)", {}),
     ]:
-        times = time_calls(lambda n=name, o=opts: make_detector(n, **o), expansions, repeats)
-        out.append(row(f"{name} (lexical final)" if name == "cascade" else name, times, pairs))
+        key = name.split(" ")[0]
+        times = time_calls(lambda k=key, o=opts: make_detector(k, **o), expansions, repeats)
+        out.append(row(name, times, pairs))
     return out
 
 

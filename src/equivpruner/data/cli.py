@@ -158,14 +158,22 @@ def train_detector(
         list[Path] | None, typer.Option(help="evaluation pairs that must not be trained on")
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    kind: Annotated[
+        str, typer.Option(help="cross-encoder (fine-tune --base) or features (LightGBM)")
+    ] = "cross-encoder",
 ) -> None:
-    """Fine-tune the cross-encoder detector (LoRA on MiniLM by default)."""
+    """Train a detector: fine-tune the cross-encoder (LoRA on MiniLM by default) or, with
+    `--kind features`, the fast features model."""
     from ..equiv.train import train_cross_encoder
     from .pairs import read_pairs
 
+    if kind not in ("cross-encoder", "features"):
+        _fail(f"unknown --kind {kind!r}; valid: cross-encoder, features")
     try:
         rows = [row for path in pairs_file for row in read_pairs(path)]
         held = [row for path in exclude or () for row in read_pairs(path)]
+        if kind == "features":
+            return _train_features(rows, held, out, seed)
         result = train_cross_encoder(
             rows, base, out, exclude=held, progress=progress, epochs=epochs,
             batch_size=batch_size, lr=lr, max_length=max_length, seed=seed,
@@ -184,22 +192,33 @@ def train_detector(
     )
 
 
+def _train_features(rows, held, out: Path, seed: int) -> None:
+    from ..equiv.train_features import train_feature_model
+
+    meta = train_feature_model(rows, out, exclude=held, seed=seed)
+    m = meta["out_of_fold"]
+    console.print(
+        f"saved {out} · {meta['data']['rows']} pairs · {meta['rounds']} rounds · threshold "
+        f"{meta['threshold']:.3f} · out-of-fold on {meta['data']['calibration_rows']} pairs: "
+        f"P {m['precision']:.3f} R {m['recall']:.3f} F1 {m['f1']:.3f}"
+    )
+
+
 def _detector(spec: str, checkpoint: Path | None):
-    """A detector from a name (registry), `trained` / a directory (trained cross-encoder);
-    `cascade` and `cross-encoder` end with `checkpoint` when one is given."""
-    from ..equiv.registry import make_detector
-    from ..equiv.train import trained_detector
+    """A detector from a name (registry), `trained` / a directory (a trained features model
+    or cross-encoder); `cascade` and `cross-encoder` end with `checkpoint` when given."""
+    from ..equiv.registry import from_dir, make_detector
 
     spec = spec.strip()
     if spec in ("trained", "cross-encoder") or Path(spec).is_dir():
         path = checkpoint if spec in ("trained", "cross-encoder") else Path(spec)
         if path is None:
             raise ValueError(f"detector {spec!r} needs --checkpoint DIR (a trained detector)")
-        detector = trained_detector(path)
+        detector = from_dir(path)
         detector.name = "trained" if spec == "trained" else detector.name
         return detector
     if spec == "cascade" and checkpoint is not None:
-        return make_detector("cascade", final=trained_detector(checkpoint))
+        return make_detector("cascade", final=from_dir(checkpoint))
     return make_detector(spec)
 
 

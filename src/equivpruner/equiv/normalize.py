@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 
 MAX_NORMALIZE_CHARS = 20_000
 
@@ -85,8 +86,11 @@ def normalize_math(text: str) -> str:
     return _HSPACE.sub(" ", text).strip()
 
 
+@lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
     """The comparison key: equal keys mean the steps say the same thing in the same words.
+
+    Results are memoised (the cascade's stages and the features detector share them).
 
     Only the first `MAX_NORMALIZE_CHARS` characters are normalised; a longer step's key ends
     with a digest of the rest, so such steps match only if their tails are identical.

@@ -15,9 +15,11 @@ DETECTORS = [
     "levenshtein",
     "lexical",
     "embedding",
+    "features",
     "cross-encoder",
     "llm-judge",
     "cascade",
+    "cascade-ce",
 ]
 _log = logging.getLogger(__name__)
 
@@ -38,13 +40,17 @@ def shipped_checkpoint() -> str | None:
 
     Weights that are present but fail their integrity check raise (never a silent fallback).
     """
-    try:
-        from .weights import default_checkpoint
-    except ImportError:
-        return None
+    from .weights import default_checkpoint
+
     path = default_checkpoint()
-    if not path:
-        _log.info("no shipped cross-encoder; the cascade ends with a lexical rule")
+    return str(path) if path else None
+
+
+def shipped_features() -> str | None:
+    """The shipped features model (`weights.default_features_model()`), or None."""
+    from .weights import default_features_model
+
+    path = default_features_model()
     return str(path) if path else None
 
 
@@ -61,6 +67,40 @@ def cross_encoder(checkpoint: str, **opts) -> Detector:
     return CrossEncoderDetector(checkpoint, **opts)
 
 
+def features(model_dir: str | None = None, **opts) -> Detector:
+    """The features detector on `model_dir`, by default the shipped model."""
+    from .features import FeatureDetector
+
+    model_dir = model_dir or shipped_features()
+    if not model_dir:
+        raise ValueError(
+            "no features model is installed; pass model_dir= (make one with "
+            "`equivpruner train-detector --kind features`)"
+        )
+    return FeatureDetector(model_dir, **opts)
+
+
+def from_dir(path: str | Path) -> Detector:
+    """A trained detector dir: a features model (`features.json`) or a cross-encoder."""
+    from .features import META_FILE
+
+    if (Path(path) / META_FILE).is_file():
+        return features(str(path))
+    return cross_encoder(str(path))
+
+
+def _default_final() -> Detector | None:
+    """The shipped features model, else the shipped cross-encoder, else None."""
+    path = shipped_features()
+    if path:
+        return features(path)
+    checkpoint = shipped_checkpoint()
+    if checkpoint:
+        return cross_encoder(checkpoint)
+    _log.info("no shipped detector; the cascade ends with a lexical rule")
+    return None
+
+
 def _cascade(
     final: Detector | str | None = None,
     checkpoint: str | None = None,
@@ -73,19 +113,30 @@ def _cascade(
 
     if isinstance(final, str):
         final = make_detector(final)
-    if final is None and checkpoint is None and use_default_checkpoint:
-        checkpoint = shipped_checkpoint()
     if final is None and checkpoint:
         final = cross_encoder(checkpoint, **cross_encoder_opts)
+    if final is None and use_default_checkpoint:
+        final = _default_final()
     return CascadeDetector(default_stages(lo, hi), final)
+
+
+def _cascade_ce(checkpoint: str | None = None, **opts) -> Detector:
+    checkpoint = checkpoint or shipped_checkpoint()
+    if not checkpoint:
+        raise ValueError("cascade-ce needs checkpoint= (no shipped cross-encoder is installed)")
+    detector = _cascade(checkpoint=checkpoint, **opts)
+    detector.name = "cascade-ce"
+    return detector
 
 
 def make_detector(name: str, **opts) -> Detector:
     """A detector by name (see `DETECTORS`); `opts` go to its constructor.
 
-    `cross-encoder` needs `checkpoint=`, `llm-judge` needs `backend=`. `cascade` takes
-    `final=` (a Detector or a name), or `checkpoint=`; without either it uses the shipped
-    checkpoint when one is installed, else a conservative lexical final stage.
+    `cross-encoder` needs `checkpoint=`, `llm-judge` needs `backend=`; `features` takes
+    `model_dir=` (default: the shipped model). `cascade` takes `final=` (a Detector or a
+    name) or `checkpoint=` (a cross-encoder); without either it ends with the shipped
+    features model (else the shipped cross-encoder, else a conservative lexical rule).
+    `cascade-ce` ends with the shipped (or given) cross-encoder.
     """
     key = name.strip().lower().replace("_", "-")
     if key == "none":
@@ -119,6 +170,10 @@ def make_detector(name: str, **opts) -> Detector:
         from .llm_judge import LLMJudgeDetector
 
         return LLMJudgeDetector(**opts)
+    if key == "features":
+        return features(**opts)
     if key == "cascade":
         return _cascade(**opts)
+    if key == "cascade-ce":
+        return _cascade_ce(**opts)
     raise ValueError(f"unknown detector {name!r}; valid names: {', '.join(DETECTORS)}")

@@ -28,6 +28,7 @@ Budget: each step gets half of `budget_s` (default 50 ms per pair) and the first
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -230,27 +231,47 @@ def _decide(a: StepFacts, b: StepFacts, mine: tuple, theirs: tuple) -> tuple[boo
     return None, 0.5
 
 
+class FactsCache:
+    """A bounded, thread-safe LRU of step facts (timed-out analyses are not kept)."""
+
+    def __init__(self, size: int = 8192):
+        self.size = size
+        self._items: OrderedDict[tuple, StepFacts] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str, budget_s: float) -> StepFacts:
+        key = (text[: MAX_STEP_CHARS + 1], budget_s)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        found = analyse(text, budget_s)
+        if not found.timed_out:
+            with self._lock:
+                self._items[key] = found
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+SHARED_FACTS = FactsCache()  # the cascade's symbolic stage and the features detector share it
+
+
 class SymbolicDetector:
     """Decides pairs whose arithmetic agrees or clashes; None when the maths can't tell."""
 
     name = "symbolic"
 
-    def __init__(self, budget_s: float = 0.05, cache_size: int = 4096):
+    def __init__(self, budget_s: float = 0.05, cache: FactsCache | None = None):
         self.budget_s = budget_s
-        self.cache_size = cache_size
-        self._cache: OrderedDict[str, StepFacts] = OrderedDict()
+        self.cache = SHARED_FACTS if cache is None else cache
 
     def facts(self, text: str) -> StepFacts:
-        key = text[: MAX_STEP_CHARS + 1]
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        found = analyse(text, self.budget_s / 2)
-        if not found.timed_out:
-            self._cache[key] = found
-            if len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return found
+        return self.cache.get(text, self.budget_s / 2)
 
     def given(self, context: Context) -> StepFacts:
         """Facts of the question and the steps before the siblings."""

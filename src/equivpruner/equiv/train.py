@@ -100,7 +100,7 @@ def add_lora(model, cfg: TrainConfig, fresh: Sequence[str]):
         return get_peft_model(model, config)
 
 
-def _check_rows(
+def labelled_rows(
     rows: Sequence[PairRecord], exclude: Sequence[PairRecord], positive: Sequence[int]
 ) -> list[PairRecord]:
     """Labelled rows only (a level alone maps through `positive`); refuse held-out splits;
@@ -160,7 +160,7 @@ def train_cross_encoder(
     cfg = TrainConfig(base=base, **options)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    rows = _check_rows(train_rows, exclude, cfg.positive_levels)
+    rows = labelled_rows(train_rows, exclude, cfg.positive_levels)
     train, val = split_rows(rows, cfg.val_fraction, cfg.seed)
     path = resolve_base(cfg.base)
     tokenizer, model, fresh = load_base(path, cfg.seed)

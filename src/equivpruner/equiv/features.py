@@ -1,0 +1,200 @@
+"""A learned detector on cheap pair features: lexical ratios, numbers, symbolic facts.
+
+Each step is analysed once per call (normalised text, its numbers, the numbers it adds to
+the question and earlier steps, its `= result` values, its words, its symbolic facts); each
+pair then costs a few rapidfuzz ratios and set operations. A gradient-boosted tree model
+(LightGBM, trained by `train_features.train_feature_model`) maps the features to
+P(equivalent). Every feature is symmetric in the two steps, so one prediction per pair
+gives a symmetric verdict. A whole expansion of 10 siblings (45 pairs) takes a few
+milliseconds on one core, where a cross-encoder needs a transformer forward per pair.
+
+A model directory holds `model.txt` (LightGBM's text format, parsed without pickle) and
+`features.json` (feature names, decision threshold, training record).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rapidfuzz import fuzz
+
+from .base import Context, Verdict
+from .normalize import normalize
+from .symbolic import StepFacts, SymbolicDetector
+
+MODEL_FILE = "model.txt"
+META_FILE = "features.json"
+FEATURE_NAMES = (
+    "ratio",
+    "token_set_ratio",
+    "token_sort_ratio",
+    "partial_ratio",
+    "number_jaccard",
+    "same_number_multiset",
+    "number_subset",
+    "no_numbers",
+    "number_count_gap",
+    "new_number_jaccard",
+    "same_new_numbers",
+    "both_new_numbers",
+    "word_jaccard",
+    "length_ratio",
+    "log_length_sum",
+    "same_results",
+    "both_results",
+    "one_result",
+    "symbolic",
+    "both_claims",
+    "one_boxed",
+    "same_last_number",
+)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_RESULT = re.compile(r"=\s*\$?\s*(\d+(?:\.\d+)?)")
+_WORD = re.compile(r"[a-z]+")
+_SYMBOLIC = {True: 1.0, False: -1.0, None: 0.0}
+
+
+def _canonical(number: str) -> str:
+    return number.rstrip("0").rstrip(".") if "." in number else number.lstrip("0") or "0"
+
+
+def numbers(text: str) -> list[str]:
+    """The numbers of an already normalised text, in canonical form ("2.50" → "2.5")."""
+    return [_canonical(n) for n in _NUMBER.findall(text)]
+
+
+@dataclass(frozen=True)
+class StepView:
+    """What the features need from one step, computed once."""
+
+    key: str
+    numbers: Counter
+    new_numbers: frozenset
+    results: frozenset
+    words: frozenset
+    last: str | None
+    facts: StepFacts
+
+    @classmethod
+    def of(cls, text: str, known: frozenset, symbolic: SymbolicDetector) -> StepView:
+        key = normalize(text)
+        found = numbers(key)
+        return cls(
+            key=key,
+            numbers=Counter(found),
+            new_numbers=frozenset(found) - known,
+            results=frozenset(_canonical(n) for n in _RESULT.findall(key)),
+            words=frozenset(_WORD.findall(key)),
+            last=found[-1] if found else None,
+            facts=symbolic.facts(text),
+        )
+
+
+def _jaccard(a: frozenset | set, b: frozenset | set) -> float:
+    union = a | b
+    return len(a & b) / len(union) if union else 1.0
+
+
+def pair_features(a: StepView, b: StepView, symbolic_verdict: bool | None) -> list[float]:
+    """The feature vector of a pair, in `FEATURE_NAMES` order (symmetric in a, b)."""
+    sa, sb = set(a.numbers), set(b.numbers)
+    la, lb = len(a.key), len(b.key)
+    return [
+        fuzz.ratio(a.key, b.key) / 100,
+        fuzz.token_set_ratio(a.key, b.key) / 100,
+        fuzz.token_sort_ratio(a.key, b.key) / 100,
+        max(fuzz.partial_ratio(a.key, b.key), fuzz.partial_ratio(b.key, a.key)) / 100,
+        _jaccard(sa, sb),
+        float(a.numbers == b.numbers),
+        float(sa <= sb or sb <= sa),
+        float(not sa and not sb),
+        float(abs(len(sa) - len(sb))),
+        _jaccard(a.new_numbers, b.new_numbers),
+        float(a.new_numbers == b.new_numbers),
+        float(bool(a.new_numbers) and bool(b.new_numbers)),
+        _jaccard(a.words, b.words),
+        min(la, lb) / max(1, la, lb),
+        math.log1p(la) + math.log1p(lb),
+        float(a.results == b.results),
+        float(bool(a.results) and bool(b.results)),
+        float(bool(a.results) != bool(b.results)),
+        _SYMBOLIC[symbolic_verdict],
+        float(bool(a.facts.claims) and bool(b.facts.claims)),
+        float((a.facts.boxed is None) != (b.facts.boxed is None)),
+        float(a.last is not None and a.last == b.last),
+    ]
+
+
+class FeatureExtractor:
+    """Feature rows for the pairs of one expansion (steps analysed once each)."""
+
+    def __init__(self, symbolic: SymbolicDetector | None = None):
+        self.symbolic = symbolic or SymbolicDetector()
+
+    def known_numbers(self, context: Context) -> frozenset:
+        texts = (context.question, *context.prefix)
+        return frozenset(n for t in texts if t for n in numbers(normalize(t)))
+
+    def rows(
+        self, steps: Sequence[str], pairs: Sequence[tuple[int, int]], context: Context
+    ) -> list[list[float]]:
+        if not pairs:
+            return []
+        known = self.known_numbers(context)
+        used = sorted({k for pair in pairs for k in pair})
+        views = {k: StepView.of(steps[k], known, self.symbolic) for k in used}
+        verdicts = self.symbolic.compare(steps, pairs, context)
+        return [
+            pair_features(views[i], views[j], v.equivalent)
+            for (i, j), v in zip(pairs, verdicts, strict=True)
+        ]
+
+
+def read_meta(model_dir: str | Path) -> dict:
+    path = Path(model_dir) / META_FILE
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    names = tuple(meta.get("feature_names", ()))
+    if names != FEATURE_NAMES:
+        raise ValueError(
+            f"{path} was trained on other features ({len(names)} names); retrain it with "
+            "`equivpruner train-detector --kind features`"
+        )
+    return meta
+
+
+class FeatureDetector:
+    """P(equivalent) from a trained LightGBM model over `FEATURE_NAMES`."""
+
+    name = "features"
+
+    def __init__(self, model_dir: str | Path, threshold: float | None = None):
+        import lightgbm
+
+        self.model_dir = Path(model_dir)
+        self.meta = read_meta(self.model_dir)
+        self.threshold = float(self.meta["threshold"] if threshold is None else threshold)
+        self.booster = lightgbm.Booster(model_file=str(self.model_dir / MODEL_FILE))
+        self.extractor = FeatureExtractor()
+
+    def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]:
+        if not rows:
+            return []
+        import numpy as np
+
+        x = np.asarray(rows, dtype=np.float64)
+        return [float(p) for p in self.booster.predict(x, num_threads=1)]
+
+    def compare(
+        self, steps: Sequence[str], pairs: Sequence[tuple[int, int]], context: Context
+    ) -> list[Verdict]:
+        probs = self.probabilities(self.extractor.rows(steps, pairs, context))
+        return [
+            Verdict(i, j, p >= self.threshold, p, self.name)
+            for (i, j), p in zip(pairs, probs, strict=True)
+        ]

@@ -1,0 +1,178 @@
+"""The features detector: symmetric features, training, the shipped model, tree pairs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from equivpruner.data.pairs import PairRecord, read_pairs, write_pairs
+from equivpruner.data.tree_pairs import pairs_from_tree_files, sibling_texts, tree_pairs
+from equivpruner.equiv import weights
+from equivpruner.equiv.base import Context, all_pairs, group_steps
+from equivpruner.equiv.features import FEATURE_NAMES, FeatureDetector, FeatureExtractor
+from equivpruner.equiv.registry import make_detector
+from equivpruner.equiv.train import labelled_rows
+from equivpruner.equiv.train_features import pick_threshold, problem_folds, train_feature_model
+from equivpruner.search.tree import MergeRecord, Tree
+
+QUESTION = (
+    "Walter bought 60 apples. He ate 2/5 of them and gave his sister 25% of the rest. "
+    "How many apples are left?"
+)
+CTX = Context(QUESTION)
+ATE = "Walter ate 2/5 of the 60 apples: 2/5 × 60 = 24 apples."
+ATE_REWORDED = "First, find how many apples he ate. \\(\\frac{2}{5} \\times 60 = 24\\), so 24."
+ATE_WRONG = "Walter ate 2/5 of the 60 apples: 2/5 × 60 = 48 apples."
+LEFT = "He has 60 - 24 = 36 apples left after eating."
+OPENER = "Let's break down the problem step by step:"
+OPENER_REWORDED = "Let's break the problem down step-by-step."
+
+
+def test_features_are_symmetric_and_complete():
+    steps = [ATE, ATE_REWORDED, ATE_WRONG, LEFT, OPENER]
+    pairs = all_pairs(len(steps))
+    extractor = FeatureExtractor()
+    forward = extractor.rows(steps, pairs, CTX)
+    backward = extractor.rows(steps, [(j, i) for i, j in pairs], CTX)
+    assert all(len(row) == len(FEATURE_NAMES) for row in forward)
+    flat = [x for row in backward for x in row]
+    assert [x for row in forward for x in row] == pytest.approx(flat)
+
+
+def test_numbers_from_the_question_are_not_new():
+    extractor = FeatureExtractor()
+    (row,) = extractor.rows(["He bought 60 apples.", "There are 60 apples."], [(0, 1)], CTX)
+    features = dict(zip(FEATURE_NAMES, row, strict=True))
+    assert features["same_number_multiset"] == 1.0
+    assert features["both_new_numbers"] == 0.0  # 60 is given by the question
+
+
+def test_pick_threshold_prefers_precision():
+    probs = [0.95, 0.9, 0.8, 0.7, 0.6, 0.4, 0.3]
+    labels = [1, 1, 1, 0, 1, 0, 0]
+    assert pick_threshold(probs, labels, beta=0.5) == 0.8
+    assert pick_threshold(probs, labels, beta=4.0) == 0.6
+
+
+def test_problem_folds_keep_a_problem_together():
+    rows = [
+        PairRecord("q", [], f"a{k}", f"b{k}", problem_id=f"p{k % 7}", label=k % 2)
+        for k in range(40)
+    ]
+    folds = problem_folds(rows, 5, seed=0)
+    by_problem = {}
+    for row, fold in zip(rows, folds, strict=True):
+        by_problem.setdefault(row.problem_id, set()).add(fold)
+    assert all(len(f) == 1 for f in by_problem.values())
+    assert len(set(folds)) == 5
+
+
+def _training_rows() -> list[PairRecord]:
+    rows = []
+    for k in range(30):
+        a, b = 3 + k, 4 + k
+        q = f"Each box holds {a} pens. How many pens are in {b} boxes?"
+        same = (f"{a} × {b} = {a * b} pens.", f"Multiply {b} by {a} to get {a * b} pens.")
+        wrong = (f"{a} × {b} = {a * b} pens.", f"{a} × {b} = {a * b + 10} pens.")
+        for (x, y), label in ((same, 1), (wrong, 0)):
+            rows.append(PairRecord(q, [], x, y, problem_id=f"p{k}", label=label, split="train"))
+    return rows
+
+
+def test_train_writes_a_loadable_model(tmp_path):
+    meta = train_feature_model(_training_rows(), tmp_path / "m", folds=3, rounds=30)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["features.json", "model.txt"]
+    assert meta["feature_names"] == list(FEATURE_NAMES) and meta["data"]["rows"] == 60
+    assert meta["out_of_fold"]["n"] == 60  # no policy siblings: calibrated on every row
+    detector = FeatureDetector(tmp_path / "m")
+    steps = ["7 × 8 = 56 pens.", "Multiply 8 by 7 to get 56 pens.", "7 × 8 = 66 pens."]
+    verdicts = detector.compare(steps, [(0, 1), (0, 2)], Context("7 pens, 8 boxes?"))
+    assert [v.equivalent for v in verdicts] == [True, False]
+    assert verdicts[0].stage == "features"
+
+
+def test_training_refuses_test_rows(tmp_path):
+    rows = [*_training_rows()[:4], PairRecord("q", [], "a", "b", label=1, split="test")]
+    with pytest.raises(ValueError, match="test split"):
+        train_feature_model(rows, tmp_path / "m")
+
+
+def test_model_trained_on_other_features_is_refused(tmp_path):
+    train_feature_model(_training_rows(), tmp_path / "m", folds=2, rounds=5)
+    meta = json.loads((tmp_path / "m" / "features.json").read_text())
+    meta["feature_names"] = meta["feature_names"][:-1]
+    (tmp_path / "m" / "features.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="other features"):
+        FeatureDetector(tmp_path / "m")
+
+
+def test_cli_trains_and_evaluates_features(tmp_path):
+    from equivpruner.cli import app
+
+    write_pairs(_training_rows(), tmp_path / "train.jsonl")
+    runner = CliRunner()
+    res = runner.invoke(app, ["train-detector", str(tmp_path / "train.jsonl"),
+                              "--kind", "features", "--out", str(tmp_path / "f")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "threshold" in res.output and (tmp_path / "f" / "model.txt").is_file()
+    res = runner.invoke(app, ["eval-detector", str(tmp_path / "train.jsonl"), "--detectors",
+                              f"{tmp_path / 'f'},levenshtein"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "features" in res.output and "levenshtein" in res.output
+    res = runner.invoke(app, ["train-detector", str(tmp_path / "train.jsonl"), "--kind", "x"])
+    assert res.exit_code == 2 and "unknown --kind" in res.output
+
+
+def test_shipped_model_is_verified_and_ends_the_default_cascade(tmp_path):
+    shipped = weights.default_features_model()
+    assert shipped is not None, "the features model must ship with the package"
+    assert (shipped / "model.txt").stat().st_size < 2 * 2**20
+    cascade = make_detector("cascade")
+    assert isinstance(cascade.final, FeatureDetector)
+    assert make_detector("cascade-ce").name == "cascade-ce"
+    copy = tmp_path / "copy"
+    weights.install_features(shipped, copy)
+    (copy / "model.txt").write_text("tree\n")
+    with pytest.raises(weights.WeightsError, match="corrupt"):
+        weights.default_features_model(copy)
+
+
+def test_shipped_model_on_hand_written_siblings():
+    detector = make_detector("features")
+    steps = [ATE, ATE_REWORDED, ATE_WRONG, LEFT, OPENER, OPENER_REWORDED]
+    verdict = {(v.i, v.j): v.equivalent for v in detector.compare(steps, all_pairs(6), CTX)}
+    assert verdict[(4, 5)] is True  # the same opener, reworded
+    assert verdict[(0, 2)] is False  # one number changed
+    assert verdict[(0, 3)] is False  # a different quantity
+    assert verdict[(3, 4)] is False
+    groups = group_steps(steps, make_detector("cascade"), CTX).groups
+    assert [4, 5] in groups and not any({0, 2} <= set(g) for g in groups)
+
+
+def _tree() -> Tree:
+    tree = Tree("Q?", meta={"model": "m"})
+    root = tree.root
+    first = tree.add_child(root, "2 + 3 = 5")
+    first.merged.append(MergeRecord(text="3 + 2 = 5", stage="symbolic", probability=1.0))
+    tree.add_child(root, "2 * 3 = 6")
+    tree.add_child(first, "C")
+    tree.add_child(first, "C")  # byte-identical siblings give no pair
+    return tree
+
+
+def test_tree_pairs_include_pruned_siblings(tmp_path):
+    tree = _tree()
+    a, b, c = sibling_texts(tree, tree.root)
+    assert (a, b, c) == ("2 + 3 = 5", "3 + 2 = 5", "2 * 3 = 6")
+    rows = tree_pairs(tree, "gsm8k-3", "test", "gsm8k")
+    assert {(r.step_a, r.step_b) for r in rows} == {(a, b), (a, c), (b, c)}
+    assert all(r.split == "test" and r.problem_id == "test:gsm8k-3" for r in rows)
+    tree.save(tmp_path / "gsm8k-3.json")
+    again = pairs_from_tree_files([tmp_path / "gsm8k-3.json"] * 2, "test")
+    assert len(again) == 3 and again[0].source == "gsm8k"
+    write_pairs(again, tmp_path / "p.jsonl")
+    labelled = [PairRecord(**{**r.to_dict(), "label": 1}) for r in read_pairs(tmp_path / "p.jsonl")]
+    with pytest.raises(ValueError, match="test split"):
+        labelled_rows(labelled, (), (3, 4))

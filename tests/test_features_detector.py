@@ -176,3 +176,21 @@ def test_tree_pairs_include_pruned_siblings(tmp_path):
     labelled = [PairRecord(**{**r.to_dict(), "label": 1}) for r in read_pairs(tmp_path / "p.jsonl")]
     with pytest.raises(ValueError, match="test split"):
         labelled_rows(labelled, (), (3, 4))
+
+
+def test_cli_harvest_trees(tmp_path):
+    from equivpruner.cli import app
+
+    (tmp_path / "trees" / "none").mkdir(parents=True)
+    _tree().save(tmp_path / "trees" / "none" / "gsm8k-3.json")
+    _tree().save(tmp_path / "trees" / "gsm8k-4.json")
+    out = tmp_path / "pairs.jsonl"
+    res = CliRunner().invoke(app, ["harvest-trees", str(tmp_path / "trees"), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = read_pairs(out)
+    assert len(rows) == 6 and {r.problem_id for r in rows} == {"test:gsm8k-3", "test:gsm8k-4"}
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(app, ["harvest-trees", str(tmp_path / "empty")])
+    assert res.exit_code == 2 and "no tree files" in res.output
+    res = CliRunner().invoke(app, ["harvest-trees", str(tmp_path / "missing.json")])
+    assert res.exit_code == 2 and "cannot read tree" in res.output

@@ -184,12 +184,13 @@ def view_cmd(
 def _register() -> None:
     """Commands that live beside the code they drive."""
     from .bench.cli import bench
-    from .data.cli import eval_detector, harvest, label, train_detector
+    from .data.cli import eval_detector, harvest, harvest_trees, label, train_detector
     from .equiv.cli import equiv
 
     app.command("equiv")(equiv)
     app.command("bench")(bench)
     app.command("harvest")(harvest)
+    app.command("harvest-trees")(harvest_trees)
     app.command("label")(label)
     app.command("train-detector")(train_detector)
     app.command("eval-detector")(eval_detector)

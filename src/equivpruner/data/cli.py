@@ -1,9 +1,8 @@
 """Commands of the MathEquiv loop: harvest pairs, label them, train the detector, evaluate.
 
-Register them on the main app: `app.command("harvest")(harvest)`, `app.command("label")
-(label)`, `app.command("train-detector")(train_detector)`, `app.command("eval-detector")
-(eval_detector)`. Tests inject a policy with `CliRunner().invoke(app, args,
-obj={"load_backend": fn})`; without it `llm.load_policy` builds the backend.
+`cli._register` adds them to the main app (`harvest`, `harvest-trees`, `label`,
+`train-detector`, `eval-detector`). Tests inject a policy with `CliRunner().invoke(app,
+args, obj={"load_backend": fn})`; without it `llm.load_policy` builds the backend.
 """
 
 from __future__ import annotations
@@ -106,6 +105,31 @@ def harvest(
     except _user_errors() as err:
         _fail(str(err))
     _print_summary(rows, f"{len(rows)} pairs → {out}")
+
+
+def harvest_trees(
+    paths: Annotated[list[Path], typer.Argument(help="tree JSON files or dirs of them")],
+    out: Annotated[Path, typer.Option(help="output JSONL")] = Path("tree-pairs.jsonl"),
+    split: Annotated[str, typer.Option(help="the split the trees' problems come from")] = "test",
+    per_problem_cap: Annotated[int | None, typer.Option(help="pairs kept per problem")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Sibling pairs from saved search trees (`bench` runs, `solve --save-tree`).
+
+    Rows carry `--split` (default test: such pairs are for evaluation; training refuses them).
+    """
+    from .pairs import cap_per_problem, write_pairs
+    from .tree_pairs import pairs_from_tree_files
+
+    files = sorted({f for p in paths for f in (p.rglob("*.json") if p.is_dir() else [p])}, key=str)
+    try:
+        if not files:
+            raise ValueError(f"no tree files in {', '.join(map(str, paths))}")
+        rows = cap_per_problem(pairs_from_tree_files(files, split), per_problem_cap, seed)
+        write_pairs(rows, out)
+    except (*_user_errors(), TypeError) as err:
+        _fail(f"could not read the trees: {err}")
+    _print_summary(rows, f"{len(rows)} pairs from {len(files)} trees → {out}")
 
 
 def label(

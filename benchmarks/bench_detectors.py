@@ -142,8 +142,12 @@ def model_rows(expansions, checkpoint: str, repeats: int) -> list[str]:
     ]
 
 
-def scheme_rows(steps: list[str], checkpoint: str, ref_pairs: int, label: str) -> list[str]:
-    """Batched (both orders, dynamic padding) vs one pair per pass padded to the limit."""
+def scheme_rows(
+    steps: list[str], checkpoint: str, ref_pairs: int, label: str, shipped=None
+) -> list[str]:
+    """Batched (both orders, dynamic padding) vs one pair per pass padded to the limit;
+    `shipped` (a trained detector of the same architecture) adds its symmetric verdicts,
+    which run the reverse order only where it can flip a verdict."""
     from equivpruner.equiv.cross_encoder import CrossEncoderDetector, usable_positions
 
     text_pairs = [(steps[i], steps[j]) for i, j in all_pairs(len(steps))]
@@ -152,11 +156,15 @@ def scheme_rows(steps: list[str], checkpoint: str, ref_pairs: int, label: str) -
     tokenizer, model = batched._loaded()
     batched.scores(text_pairs[:2])
     rates = {}
-    for name, fn, work in [
+    runs = [
         ("batched, both orders", batched.scores, text_pairs),
         ("batched, one order", one_order.scores, text_pairs),
         ("reference scheme", batched.reference_scheme_scores, text_pairs[:ref_pairs]),
-    ]:
+    ]
+    if shipped is not None:
+        shipped.verdict_scores(text_pairs[:2])
+        runs.insert(2, ("shipped weights: symmetric verdicts", shipped.verdict_scores, text_pairs))
+    for name, fn, work in runs:
         start = time.perf_counter()
         fn(work)
         rates[name] = len(work) / (time.perf_counter() - start)
@@ -205,10 +213,15 @@ def main() -> None:
         for line in scheme_rows(expansions[0][0], checkpoint, args.ref_pairs, "512-pos model"):
             print(line, flush=True)
         if args.paper_length:
+            from equivpruner.equiv.registry import cross_encoder, shipped_checkpoint
+
+            shipped = shipped_checkpoint()
             long = init_random_checkpoint(
                 tmp + "/l", tokenizer, max_position_embeddings=2048, **MINILM_SIZES
             )
-            for line in scheme_rows(expansions[0][0], long, args.ref_pairs, "2048-pos model"):
+            trained = cross_encoder(shipped) if shipped else None
+            label = "2048-pos model"
+            for line in scheme_rows(expansions[0][0], long, args.ref_pairs, label, trained):
                 print(line, flush=True)
 
 

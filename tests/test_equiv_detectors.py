@@ -281,10 +281,34 @@ def test_cross_encoder_batches_symmetrically_with_dynamic_padding(tiny_checkpoin
     for v, w in zip(verdicts, swapped, strict=True):  # (A, B) and (B, A) score the same
         assert v.probability == pytest.approx(w.probability, abs=1e-6)
     assert [v.probability for v in verdicts] == pytest.approx(one_by_one, abs=1e-5)
-    assert len(shapes) == 3 + 3 + 12  # 2 × (12 sequences in batches of 4), then 1 by 1
-    assert [s[0] for s in shapes[:3]] == [4, 4, 4]
+    # each compare: 6 pairs one way, then (threshold 0.5: every pair open) 6 the other way,
+    # in batches of 4; then 12 sequences one by one
+    assert len(shapes) == 4 + 4 + 12
+    assert [s[0] for s in shapes[:4]] == [4, 2, 4, 2]
     assert max(s[1] for s in shapes) < 40  # padded to the longest in the batch, not 256
     assert shapes[0][1] >= shapes[2][1]  # sorted by length
+
+
+def test_cross_encoder_runs_the_reverse_order_only_where_it_can_flip_the_verdict():
+    from equivpruner.equiv.cross_encoder import CrossEncoderDetector
+
+    table = {("a", "b"): 0.1, ("b", "a"): 0.9, ("a", "c"): 0.85, ("c", "a"): 0.99,
+             ("b", "c"): 0.95, ("c", "b"): 0.7, ("a", "d"): 0.79, ("d", "a"): 1.0}  # fmt: skip
+    calls = []
+
+    def forward(segments):
+        calls.append(list(segments))
+        return [table[s] for s in segments]
+
+    detector = CrossEncoderDetector("unused", threshold=0.9)
+    detector.forward = forward
+    steps, pairs = ["a", "b", "c", "d"], [(0, 1), (0, 2), (1, 2), (0, 3)]
+    verdicts = detector.compare(steps, pairs, Context())
+    assert calls[1] == [("c", "a"), ("c", "b")]  # only the pairs scored in [0.8, 1.8)
+    both = detector.scores([(steps[i], steps[j]) for i, j in pairs])
+    expected = [False, True, False, False]
+    assert [v.equivalent for v in verdicts] == [p >= 0.9 for p in both] == expected
+    assert [v.probability for v in verdicts] == pytest.approx([0.1, 0.92, 0.825, 0.79])
 
 
 def test_cross_encoder_reference_scheme_and_context(tiny_checkpoint):

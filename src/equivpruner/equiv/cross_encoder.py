@@ -8,7 +8,12 @@ Input layout (a trainer must build pairs the same way: use `pair_segments`):
 
 The pair is tokenized as a text pair with `truncation="longest_first"` to `max_length`.
 Both orders, (A, B) and (B, A), are scored and P(equivalent) averaged, so the verdict is
-symmetric. Label 1 means equivalent (softmax over two logits); a checkpoint with one label
+symmetric. `compare` runs the reverse order only where it can change the verdict: with
+threshold t, a first-order probability below 2t - 1 (or at least 2t) decides the pair
+whatever the other order says, so such a pair keeps its one-order probability (at t = 0.9,
+every pair scored below 0.8 one way needs no second pass).
+
+Label 1 means equivalent (softmax over two logits); a checkpoint with one label
 is read through a sigmoid. All pairs of an expansion are tokenized at once, sorted by
 length and run in batches of at most `batch_size` sequences and `max_batch_tokens` padded
 tokens, each padded only to its own longest sequence.
@@ -161,10 +166,27 @@ class CrossEncoderDetector:
             return probs
         return [(probs[k] + probs[n + k]) / 2 for k in range(n)]
 
+    def verdict_scores(self, text_pairs: Sequence[tuple[str, str]], question: str = "") -> list:
+        """P(equivalent) per pair, giving the same verdicts as `scores` at `self.threshold`
+        with the reverse order run only for pairs it could flip (see the module docstring)."""
+        if not (self.symmetric and text_pairs):
+            return self.scores(text_pairs, question)
+        context = self._context(question)
+        sep = (self._loaded()[0].sep_token or "") if context else ""
+        probs = self.forward([pair_segments(a, b, context, sep) for a, b in text_pairs])
+        lo, hi = 2 * self.threshold - 1, 2 * self.threshold
+        open_ = [k for k, p in enumerate(probs) if lo <= p < hi]
+        reverse = self.forward(
+            [pair_segments(text_pairs[k][1], text_pairs[k][0], context, sep) for k in open_]
+        )
+        for k, p in zip(open_, reverse, strict=True):
+            probs[k] = (probs[k] + p) / 2
+        return probs
+
     def compare(
         self, steps: Sequence[str], pairs: Sequence[tuple[int, int]], context: Context
     ) -> list[Verdict]:
-        probs = self.scores([(steps[i], steps[j]) for i, j in pairs], context.question)
+        probs = self.verdict_scores([(steps[i], steps[j]) for i, j in pairs], context.question)
         return [
             Verdict(i, j, p >= self.threshold, p, self.name)
             for (i, j), p in zip(pairs, probs, strict=True)

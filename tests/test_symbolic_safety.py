@@ -73,6 +73,21 @@ def test_hostile_step_through_the_cheap_cascade(name):
     assert verdicts[0].equivalent is False and verdicts[1].equivalent is True
 
 
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_hostile_step_through_the_default_cascade(name):
+    from equivpruner.equiv.registry import make_detector
+
+    cascade = make_detector("cascade")  # ends with the shipped features model
+    features = make_detector("features")
+    steps = [CORPUS[name], NORMAL, "60 - 24 = 36"]
+    for detector in (cascade, features):
+        start = time.perf_counter()
+        verdicts = detector.compare(steps, [(0, 1), (0, 2), (1, 2)], Context(NORMAL))
+        assert time.perf_counter() - start < 2.0, name
+        assert all(v.equivalent in (True, False) for v in verdicts)
+        assert all(0.0 <= v.probability <= 1.0 for v in verdicts)
+
+
 def test_power_towers_are_unknown_not_computed():
     for text in ("9**9**9**9 = 5", "10^10^10 = 1", r"\[ 10^{10^{10}} = 1 \]"):
         facts = analyse(text)

@@ -10,7 +10,6 @@ Test splits are refused: evaluation problems must never feed a detector's traini
 
 from __future__ import annotations
 
-import itertools
 import random
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -21,7 +20,7 @@ from ..search.base import SearchConfig, SearchEnv
 from ..search.expand import Expander
 from ..steps import StepProtocol
 from ..value.base import ConstantValue
-from .pairs import PairRecord, cap_per_problem, dedup_pairs
+from .pairs import PairRecord, cap_per_problem, dedup_pairs, sibling_pairs
 from .problems import Problem
 from .templates import gsm8k_lines, gsm8k_variants, math_sentences, math_variants
 
@@ -60,25 +59,10 @@ def problem_key(problem: Problem, split: str) -> str:
 def _sibling_pairs(
     problem: Problem, split: str, prefix: list[str], texts: Sequence[str], model: str
 ) -> list[PairRecord]:
-    rows = []
-    for a, b in itertools.combinations(texts, 2):
-        if a.strip() == b.strip():
-            continue
-        rows.append(
-            PairRecord(
-                question=problem.question,
-                prefix=list(prefix),
-                step_a=a,
-                step_b=b,
-                depth=len(prefix),
-                source=problem.source,
-                model=model,
-                problem_id=problem_key(problem, split),
-                split=split,
-                provenance={"origin": "policy-siblings"},
-            )
-        )
-    return rows
+    return sibling_pairs(
+        problem.question, prefix, texts, "policy-siblings", source=problem.source,
+        model=model, problem_id=problem_key(problem, split), split=split,
+    )  # fmt: skip
 
 
 def harvest_problem(

@@ -71,6 +71,30 @@ class PairRecord:
         return record
 
 
+def sibling_pairs(
+    question: str, prefix: Sequence[str], texts: Sequence[str], origin: str, **fields
+) -> list[PairRecord]:
+    """One unlabelled record per pair of `texts` (siblings sharing `prefix`) whose stripped
+    texts differ; `fields` fill the rest (source, model, problem_id, split)."""
+    rows = []
+    for k, a in enumerate(texts):
+        for b in texts[k + 1 :]:
+            if a.strip() == b.strip():
+                continue
+            rows.append(
+                PairRecord(
+                    question=question,
+                    prefix=list(prefix),
+                    step_a=a,
+                    step_b=b,
+                    depth=len(prefix),
+                    provenance={"origin": origin},
+                    **fields,
+                )
+            )
+    return rows
+
+
 def pair_id(row: PairRecord) -> str:
     """A stable short id from the problem, the context and the unordered pair of texts."""
     key = json.dumps([row.problem_id, row.question, row.prefix, sorted([row.step_a, row.step_b])])

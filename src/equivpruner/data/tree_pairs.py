@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..search.tree import Node, Tree
-from .pairs import PairRecord, dedup_pairs
+from .pairs import PairRecord, dedup_pairs, sibling_pairs
 
 
 def sibling_texts(tree: Tree, node: Node) -> list[str]:
@@ -30,26 +30,10 @@ def tree_pairs(tree: Tree, problem_id: str, split: str, source: str = "") -> lis
     model = str(tree.meta.get("model", "")) if isinstance(tree.meta, dict) else ""
     rows = []
     for node in tree.nodes:
-        texts = sibling_texts(tree, node)
-        prefix = tree.steps_to(node)
-        for k, a in enumerate(texts):
-            for b in texts[k + 1 :]:
-                if a.strip() == b.strip():
-                    continue
-                rows.append(
-                    PairRecord(
-                        question=tree.question,
-                        prefix=list(prefix),
-                        step_a=a,
-                        step_b=b,
-                        depth=len(prefix),
-                        source=source,
-                        model=model,
-                        problem_id=f"{split}:{problem_id}",
-                        split=split,
-                        provenance={"origin": "search-tree"},
-                    )
-                )
+        rows += sibling_pairs(
+            tree.question, tree.steps_to(node), sibling_texts(tree, node), "search-tree",
+            source=source, model=model, problem_id=f"{split}:{problem_id}", split=split,
+        )  # fmt: skip
     return rows
 
 

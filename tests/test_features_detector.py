@@ -194,3 +194,16 @@ def test_cli_harvest_trees(tmp_path):
     assert res.exit_code == 2 and "no tree files" in res.output
     res = CliRunner().invoke(app, ["harvest-trees", str(tmp_path / "missing.json")])
     assert res.exit_code == 2 and "cannot read tree" in res.output
+
+
+def test_cascade_falls_back_to_the_shipped_cross_encoder(monkeypatch):
+    pytest.importorskip("peft")
+    from equivpruner.equiv import registry
+    from equivpruner.equiv.cross_encoder import CrossEncoderDetector
+
+    monkeypatch.setattr(registry, "shipped_features", lambda: None)
+    assert isinstance(make_detector("cascade").final, CrossEncoderDetector)
+    monkeypatch.setattr(registry, "shipped_checkpoint", lambda: None)
+    assert make_detector("cascade").final.name == "levenshtein"  # the conservative rule
+    with pytest.raises(ValueError, match="no features model"):
+        make_detector("features")

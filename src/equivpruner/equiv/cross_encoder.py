@@ -151,15 +151,19 @@ class CrossEncoderDetector:
                     probs[k] = float(p)
         return probs
 
+    def _segments(self, text_pairs: Sequence[tuple[str, str]], question: str, swap: bool):
+        """Model inputs for the pairs, in (A, B) order or, with `swap`, (B, A)."""
+        context = self._context(question)
+        sep = (self._loaded()[0].sep_token or "") if context else ""
+        return [pair_segments(*((b, a) if swap else (a, b)), context, sep) for a, b in text_pairs]
+
     def scores(self, text_pairs: Sequence[tuple[str, str]], question: str = "") -> list[float]:
         """P(equivalent) per (step A, step B), averaged over both orders when symmetric."""
         if not text_pairs:
             return []
-        context = self._context(question)
-        sep = (self._loaded()[0].sep_token or "") if context else ""
-        segs = [pair_segments(a, b, context, sep) for a, b in text_pairs]
+        segs = self._segments(text_pairs, question, swap=False)
         if self.symmetric:
-            segs += [pair_segments(b, a, context, sep) for a, b in text_pairs]
+            segs += self._segments(text_pairs, question, swap=True)
         probs = self.forward(segs)
         n = len(text_pairs)
         if not self.symmetric:
@@ -171,14 +175,10 @@ class CrossEncoderDetector:
         with the reverse order run only for pairs it could flip (see the module docstring)."""
         if not (self.symmetric and text_pairs):
             return self.scores(text_pairs, question)
-        context = self._context(question)
-        sep = (self._loaded()[0].sep_token or "") if context else ""
-        probs = self.forward([pair_segments(a, b, context, sep) for a, b in text_pairs])
+        probs = self.forward(self._segments(text_pairs, question, swap=False))
         lo, hi = 2 * self.threshold - 1, 2 * self.threshold
         open_ = [k for k, p in enumerate(probs) if lo <= p < hi]
-        reverse = self.forward(
-            [pair_segments(text_pairs[k][1], text_pairs[k][0], context, sep) for k in open_]
-        )
+        reverse = self.forward(self._segments([text_pairs[k] for k in open_], question, swap=True))
         for k, p in zip(open_, reverse, strict=True):
             probs[k] = (probs[k] + p) / 2
         return probs

@@ -38,10 +38,12 @@ class WeightsError(RuntimeError):
     """The shipped detector weights are present but fail their integrity check."""
 
 
-def verified_asset(asset_dir: Path, files: tuple[str, ...], expected: str | None) -> Path | None:
-    """`asset_dir` if its first file hashes to `expected` and all `files` exist; None if the
-    first file is absent; raises `WeightsError` otherwise."""
-    pinned = Path(asset_dir) / files[0]
+def verified_asset(
+    asset_dir: Path, pinned_name: str, files: tuple[str, ...], expected: str | None
+) -> Path | None:
+    """`asset_dir` if its `pinned_name` file hashes to `expected` and all `files` exist; None
+    if the pinned file is absent; raises `WeightsError` otherwise."""
+    pinned = Path(asset_dir) / pinned_name
     if not pinned.is_file():
         return None
     if expected is None:
@@ -65,13 +67,13 @@ def verified_asset(asset_dir: Path, files: tuple[str, ...], expected: str | None
 def default_checkpoint(asset_dir: Path = ASSET_DIR, sha256: str | None = ...) -> Path | None:
     """The verified shipped cross-encoder adapter dir, or None if none is shipped."""
     expected = DEFAULT_ADAPTER_SHA256 if sha256 is ... else sha256
-    return verified_asset(asset_dir, (ADAPTER_FILE, *SHIPPED_FILES), expected)
+    return verified_asset(asset_dir, ADAPTER_FILE, SHIPPED_FILES, expected)
 
 
 def default_features_model(asset_dir: Path = FEATURES_DIR, sha256: str | None = ...) -> Path | None:
     """The verified shipped features model dir, or None if none is shipped."""
     expected = DEFAULT_FEATURES_SHA256 if sha256 is ... else sha256
-    return verified_asset(asset_dir, FEATURES_FILES, expected)
+    return verified_asset(asset_dir, FEATURES_FILES[0], FEATURES_FILES, expected)
 
 
 def _install(trained_dir: str | Path, asset_dir: Path, files: tuple[str, ...], pinned: str) -> str:

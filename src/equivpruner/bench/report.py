@@ -190,21 +190,33 @@ def _escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+# The settings each search reads (the others in the config do not change its results).
+SEARCH_SETTINGS = {
+    "mcts": (("width", "width"), ("simulations", "simulations"), ("value", "value")),
+    "beam": (("width", "width"), ("beam_width", "beam"), ("value", "value")),
+    "bon": (("n_samples", "samples"),),
+    "sampled": (),
+    "greedy": (),
+}
+
+
 def _intro(config: dict) -> list[str]:
     sets = ", ".join(
         f"{d['name']}/{d['split']} ({d.get('limit') or 'all'})" for d in config.get("datasets", [])
     )
+    search = config.get("search", "?")
+    used = ", ".join(f"{label} {config.get(key)}" for key, label in SEARCH_SETTINGS.get(search, ()))
     return [
         "# EquivPruner benchmark: vanilla vs pruned search",
         "",
-        f"Model `{config.get('model', '?')}`, search `{config.get('search', '?')}` "
-        f"(width {config.get('width')}, simulations {config.get('simulations')}, "
-        f"beam {config.get('beam_width')}, samples {config.get('n_samples')}), value "
-        f"`{config.get('value')}`, temperature {config.get('temperature')}, seed "
-        f"{config.get('seed')}. Datasets: {sets or '?'}.",
+        f"Model `{config.get('model', '?')}`, search `{search}`"
+        + (f" ({used})" if used else "")
+        + f", temperature {config.get('temperature')}, seed {config.get('seed')}, "
+        f"at most {config.get('max_depth')} steps of {config.get('max_step_tokens')} tokens. "
+        f"Datasets: {sets or '?'}.",
         "",
         "Accuracy: Wilson 95 % interval. Δ acc: paired difference to the vanilla arm "
-        f"(`{VANILLA}`) over the problems both solved, with a bootstrap 95 % CI "
+        f"(`{VANILLA}`) over the problems both arms finished, with a bootstrap 95 % CI "
         f"({BOOTSTRAP_REPS} resamples of problems, seed {BOOTSTRAP_SEED}). Reduction: "
         "1 − mean tokens(arm) / mean tokens(vanilla) on those problems. Tokens are generated "
         "tokens of every phase. Failed problems (backend errors) are counted apart, not as "

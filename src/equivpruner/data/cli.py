@@ -61,6 +61,7 @@ def harvest(
         "train"
     ),
     limit: Annotated[int | None, typer.Option(help="problems to use")] = 20,
+    skip: Annotated[int, typer.Option(help="skip the first N problems (a later batch)")] = 0,
     width: Annotated[int, typer.Option(help="siblings sampled per expansion")] = 8,
     depths: Annotated[str, typer.Option(help="depths to record, comma-separated")] = "0,1,2,3",
     model: Annotated[str, typer.Option(help="policy model spec")] = DEFAULT_POLICY,
@@ -82,7 +83,10 @@ def harvest(
 
     try:
         check_split(split)
-        problems = load_problems(dataset, split=split, limit=limit)
+        if skip < 0:
+            raise ValueError(f"--skip must be ≥ 0, got {skip}")
+        total = None if limit is None else skip + limit
+        problems = load_problems(dataset, split=split, limit=total)[skip:]
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("")
         rows = []

@@ -21,7 +21,7 @@ Decision (symmetric in the two steps):
   quantity was computed (`20/2=10` robots vs `5*2=10` footballs), so a later stage decides.
   Commuted operands (`3*4=12` vs `4*3=12`) are the same computation, hence True.
 
-Budget: each step gets half of `budget_s` (default 50 ms per pair) and the first
+Budget: each step gets half of `budget_s` (default 50 ms of CPU time per pair) and the first
 `MAX_STEP_CHARS` characters; a step cut short never supports "equivalent".
 """
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from .mathfacts import (
     Lexer,
     OutOfTime,
     Tok,
+    cpu_clock,
     may_state_facts,
     parse,
     resolve,
@@ -180,8 +180,8 @@ def _boxed(raw: str, deadline: float) -> tuple:
 
 
 def analyse(text: str, budget_s: float = 0.025) -> StepFacts:
-    """The facts of one step, within `budget_s` seconds (else an incomplete, empty result)."""
-    lexer = Lexer(time.perf_counter() + budget_s)
+    """The facts of one step, within `budget_s` CPU seconds (else an incomplete, empty result)."""
+    lexer = Lexer(cpu_clock() + budget_s)
     facts = StepFacts(complete=len(text) <= MAX_STEP_CHARS)
     try:
         text = normalize_math(text[:MAX_STEP_CHARS])
@@ -192,7 +192,7 @@ def analyse(text: str, budget_s: float = 0.025) -> StepFacts:
             parts = _split(run, "eq")
             if len(parts) >= 2:
                 _chain(_segments(parts), facts)
-                if time.perf_counter() > lexer.deadline:
+                if cpu_clock() > lexer.deadline:
                     raise OutOfTime
         if lexer.boxed is not None:
             facts.boxed = _boxed(lexer.boxed, lexer.deadline)

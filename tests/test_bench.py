@@ -281,6 +281,13 @@ def test_report_header_names_only_the_settings_the_search_reads(tmp_path):
         assert not any(s in header for s in absent), header
 
 
+def test_report_shows_small_detector_shares():
+    from equivpruner.bench.report import share
+
+    assert share(2.3e-5) == "0.0023%" and share(0.25) == "25.0%" and share(0.0) == "0.0%"
+    assert share(float("nan")) == "—"
+
+
 def test_report_links_tree_pages_and_cli_report_only(tmp_path):
     from typer.testing import CliRunner
 

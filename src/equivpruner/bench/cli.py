@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import BenchConfig, BenchError
+from .report import pct, share
 
 console = Console()
 err_console = Console(stderr=True)
@@ -38,9 +39,6 @@ def summary_table(rows: list[dict]) -> Table:
     for col in cols:
         table.add_column(col, justify="left" if col in ("dataset", "arm") else "right")
 
-    def pct(v: float, signed: bool = False) -> str:
-        return "—" if math.isnan(v) else (f"{v:+.1%}" if signed else f"{v:.1%}")
-
     for r in rows:
         diff = (
             "—"
@@ -59,7 +57,7 @@ def summary_table(rows: list[dict]) -> Table:
             "—" if math.isnan(r["tokens_mean"]) else f"{r['tokens_mean']:.0f}",
             pct(r["token_reduction"]),
             "—" if math.isnan(r["wall_mean"]) else f"{r['wall_mean']:.1f}",
-            pct(r["detector_share"]),
+            share(r["detector_share"]),
         )
     return table
 

@@ -75,10 +75,18 @@ def _csv_value(v):
     return v
 
 
-def _pct(v: float, signed: bool = False) -> str:
+def pct(v: float, signed: bool = False) -> str:
+    """A fraction as a percentage ("—" when undefined)."""
     if v is None or math.isnan(v):
         return "—"
     return f"{v:+.1%}" if signed else f"{v:.1%}"
+
+
+def share(v: float) -> str:
+    """A small fraction readably: 0.0023 % rather than 0.0 %."""
+    if v is None or math.isnan(v):
+        return "—"
+    return f"{v * 100:.2g}%" if 0 < v < 0.001 else f"{v:.1%}"
 
 
 def _num(v: float, fmt: str = ".0f") -> str:
@@ -94,8 +102,8 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
 def _diff(r: dict) -> str:
     if math.isnan(r["acc_diff"]):
         return "—"
-    lo, hi = _pct(r["diff_lo"], True), _pct(r["diff_hi"], True)
-    return f"{_pct(r['acc_diff'], True)} [{lo}, {hi}]"
+    lo, hi = pct(r["diff_lo"], True), pct(r["diff_hi"], True)
+    return f"{pct(r['acc_diff'], True)} [{lo}, {hi}]"
 
 
 def _summary_md(rows: Sequence[dict]) -> list[str]:
@@ -118,13 +126,13 @@ def _summary_md(rows: Sequence[dict]) -> list[str]:
             f"`{r['arm']}`",
             str(r["problems"]),
             str(r["failed"]),
-            f"{_pct(r['accuracy'])} [{_pct(r['acc_lo'])}, {_pct(r['acc_hi'])}]",
+            f"{pct(r['accuracy'])} [{pct(r['acc_lo'])}, {pct(r['acc_hi'])}]",
             _diff(r),
             _num(r["tokens_mean"]),
             _num(r["tokens_median"]),
-            _pct(r["token_reduction"]),
+            pct(r["token_reduction"]),
             _num(r["wall_mean"], ".2f"),
-            _pct(r["detector_share"]),
+            share(r["detector_share"]),
             _num(r["kept_per_expansion"], ".2f"),
             _num(r["value_calls_mean"], ".1f"),
         )

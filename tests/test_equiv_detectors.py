@@ -311,6 +311,15 @@ def test_cross_encoder_runs_the_reverse_order_only_where_it_can_flip_the_verdict
     assert [v.probability for v in verdicts] == pytest.approx([0.1, 0.92, 0.825, 0.79])
 
 
+def test_cross_encoder_with_no_pair_left_open_runs_one_order(tiny_checkpoint):
+    from equivpruner.equiv.cross_encoder import CrossEncoderDetector
+
+    detector = CrossEncoderDetector(tiny_checkpoint, threshold=1.0)  # nothing can reach 1.0
+    verdicts = detector.compare(["3 * 4 = 12", "4 * 3 = 12", "5"], [(0, 1), (1, 2)], Context())
+    assert [v.equivalent for v in verdicts] == [False, False]
+    assert detector.forward([]) == []
+
+
 def test_cross_encoder_reference_scheme_and_context(tiny_checkpoint):
     from equivpruner.equiv.cross_encoder import CrossEncoderDetector
 

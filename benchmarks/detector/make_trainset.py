@@ -2,9 +2,10 @@
 
     python benchmarks/detector/make_trainset.py REFERENCE_PAIRS.jsonl OUT.jsonl
 
-Mixes the 210 judge-labelled real sibling pairs (repeated 3x: they are the target
+Mixes the judge-labelled real sibling pairs of `REAL` (repeated 3x: they are the target
 distribution) with a fixed random sample of reference-template pairs (1,200 level 4,
-900 level 0, 400 level 1), shuffled with seed 0.
+900 level 0, 400 level 1), shuffled with seed 0. `REAL`: 210 pairs of GSM8K train problems
+0-14 (one judge) and the pairs of problems 15-62 that two judges agreed on.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = {4: 1200, 0: 900, 1: 400}
+REAL = ("siblings-gsm8k-train-labelled.jsonl", "siblings-gsm8k-train-labelled-2.jsonl")
 
 
 def main(reference: str, out: str) -> None:
     rng = random.Random(0)
-    real = [json.loads(x) for x in (HERE / "siblings-gsm8k-train-labelled.jsonl").open()]
+    real = [json.loads(x) for name in REAL for x in (HERE / name).open()]
     by_level: dict[int, list[dict]] = {}
     for line in Path(reference).open():
         row = json.loads(line)

@@ -129,6 +129,8 @@ class CrossEncoderDetector:
     def forward(self, segments: Sequence[tuple[str, str]]) -> list[float]:
         """P(equivalent) of each (first, second) segment pair: tokenized once, then run in
         length-sorted batches padded only to their own longest sequence."""
+        if not segments:
+            return []
         import torch
 
         tokenizer, model = self._loaded()

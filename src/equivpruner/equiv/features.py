@@ -53,11 +53,26 @@ FEATURE_NAMES = (
     "both_claims",
     "one_boxed",
     "same_last_number",
+    "question_overlap_min",
+    "question_overlap_max",
+    "new_words_min",
+    "new_words_max",
+    "new_words_gap",
+    "listed",
+    "word_count_min",
+    "word_count_max",
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _RESULT = re.compile(r"=\s*\$?\s*(\d+(?:\.\d+)?)")
 _WORD = re.compile(r"[a-z]+")
 _SYMBOLIC = {True: 1.0, False: -1.0, None: 0.0}
+_LIST_ITEM = re.compile(r"\n\s*(?:\d+\.|[-*])\s")
+# Words that carry no content in an opening or planning step ("Let's break down the problem").
+_FILLER = frozenset(
+    "a an and are as be break by calculate determine do down find first follow for how in "
+    "is it let many much need number of on problem s solve step steps the then these this "
+    "to total us we will with".split()
+)
 
 
 def _canonical(number: str) -> str:
@@ -80,19 +95,34 @@ class StepView:
     words: frozenset
     last: str | None
     facts: StepFacts
+    question_overlap: float  # share of the step's words that occur in the question
+    new_words: int  # distinct content words that are not in the question
+    listed: bool  # lays out a numbered or bulleted list
+    word_count: int
 
     @classmethod
-    def of(cls, text: str, known: frozenset, symbolic: SymbolicDetector) -> StepView:
+    def of(
+        cls,
+        text: str,
+        known: frozenset,
+        symbolic: SymbolicDetector,
+        question_words: frozenset = frozenset(),
+    ) -> StepView:
         key = normalize(text)
         found = numbers(key)
+        words = _WORD.findall(key)
         return cls(
             key=key,
             numbers=Counter(found),
             new_numbers=frozenset(found) - known,
             results=frozenset(_canonical(n) for n in _RESULT.findall(key)),
-            words=frozenset(_WORD.findall(key)),
+            words=frozenset(words),
             last=found[-1] if found else None,
             facts=symbolic.facts(text),
+            question_overlap=sum(w in question_words for w in words) / max(1, len(words)),
+            new_words=len(set(words) - question_words - _FILLER),
+            listed=bool(_LIST_ITEM.search(text)),
+            word_count=len(words),
         )
 
 
@@ -128,6 +158,14 @@ def pair_features(a: StepView, b: StepView, symbolic_verdict: bool | None) -> li
         float(bool(a.facts.claims) and bool(b.facts.claims)),
         float((a.facts.boxed is None) != (b.facts.boxed is None)),
         float(a.last is not None and a.last == b.last),
+        min(a.question_overlap, b.question_overlap),
+        max(a.question_overlap, b.question_overlap),
+        float(min(a.new_words, b.new_words)),
+        float(max(a.new_words, b.new_words)),
+        float(abs(a.new_words - b.new_words)),
+        float(a.listed + b.listed),
+        float(min(a.word_count, b.word_count)),
+        float(max(a.word_count, b.word_count)),
     ]
 
 
@@ -147,7 +185,8 @@ class FeatureExtractor:
         if not pairs:
             return []
         known = self.known_numbers(context)
-        views = pair_keys(steps, pairs, lambda text: StepView.of(text, known, self.symbolic))
+        asked = frozenset(_WORD.findall(normalize(context.question or "")))
+        views = pair_keys(steps, pairs, lambda t: StepView.of(t, known, self.symbolic, asked))
         verdicts = self.symbolic.compare(steps, pairs, context)
         return [
             pair_features(views[i], views[j], v.equivalent)

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import BenchConfig, BenchError
-from .report import pct, share
 
 console = Console()
 err_console = Console(stderr=True)
@@ -23,6 +22,8 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def summary_table(rows: list[dict]) -> Table:
+    from .report import pct, share  # numpy: only when a table is printed
+
     table = Table(title="benchmark summary")
     cols = (
         "dataset",

@@ -121,6 +121,8 @@ def test_levenshtein_modes():
     assert verdict(LevenshteinDetector(0.95, gate=0.75), a, b).equivalent is None
     assert verdict(LevenshteinDetector.bands(0.4, 0.8), a, b).probability == pytest.approx(close)
     assert verdict(LevenshteinDetector.bands(0.4, 0.8), a, b).equivalent is True
+    assert verdict(LevenshteinDetector.bands(0.4), a, "Compute 7 * 8.").equivalent is False
+    assert verdict(LevenshteinDetector.bands(None), a, "Compute 7 * 8.").equivalent is None
     assert verdict(LevenshteinDetector(gate=0.75), a, "Compute 7 * 8.").equivalent is False
     assert verdict(LevenshteinDetector(), "", "").equivalent is True  # no division by zero
     assert verdict(LevenshteinDetector(metric="levenshtein"), a, a).probability == 1.0

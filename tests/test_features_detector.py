@@ -49,6 +49,31 @@ def test_numbers_from_the_question_are_not_new():
     assert features["both_new_numbers"] == 0.0  # 60 is given by the question
 
 
+def _features(a: str, b: str) -> dict[str, float]:
+    (row,) = FeatureExtractor().rows([a, b], [(0, 1)], CTX)
+    return dict(zip(FEATURE_NAMES, row, strict=True))
+
+
+def test_a_stated_result_is_the_only_extra_number():
+    def only_results(a: str, b: str) -> float:
+        return _features(a, b)["extra_numbers_are_results"]
+
+    left = "The apples he ate are \\( 2/5 \\times 60 \\)."
+    assert only_results(left, "He ate 2/5 × 60 = 24 apples.") == 1.0
+    assert only_results(left, "He ate 2/5 × 60 = 24 apples, 36 left.") == 0.0
+    assert only_results(ATE, ATE_WRONG) == 1.0
+    assert only_results(ATE, ATE) == 0.0  # no difference at all
+
+
+def test_code_and_variable_features():
+    code = "Let's compute it in Python.\n```python\napples = 60\neaten = 2 / 5 * apples\n```"
+    features = _features(code, "Let's write the Python code:")
+    assert features["code_steps"] == 1.0 and features["mentions_code"] == 2.0
+    assert features["assignments_min"] == 0.0 and features["assignments_gap"] == 2.0
+    features = _features("Let \\( x \\) be the apples left.", OPENER)
+    assert features["defines_variable"] == 1.0 and features["code_steps"] == 0.0
+
+
 def test_pick_threshold_prefers_precision():
     probs = [0.95, 0.9, 0.8, 0.7, 0.6, 0.4, 0.3]
     labels = [1, 1, 1, 0, 1, 0, 0]
@@ -131,6 +156,9 @@ def test_shipped_model_is_verified_and_ends_the_default_cascade(tmp_path):
     assert (shipped / "model.txt").stat().st_size < 2 * 2**20
     cascade = make_detector("cascade")
     assert isinstance(cascade.final, FeatureDetector)
+    # In front of the features model the lexical stage never rejects: that model decides.
+    lexical = cascade.stages[-1]
+    assert lexical.name == "levenshtein" and lexical.decide("abc", "xyz")[0] is None
     assert make_detector("cascade-ce").name == "cascade-ce"
     copy = tmp_path / "copy"
     weights.install_features(shipped, copy)
@@ -203,6 +231,7 @@ def test_cascade_falls_back_to_the_shipped_cross_encoder(monkeypatch):
 
     monkeypatch.setattr(registry, "shipped_features", lambda: None)
     assert isinstance(make_detector("cascade").final, CrossEncoderDetector)
+    assert make_detector("cascade").stages[-1].decide("abc", "xyz")[0] is False
     monkeypatch.setattr(registry, "shipped_checkpoint", lambda: None)
     assert make_detector("cascade").final.name == "levenshtein"  # the conservative rule
     with pytest.raises(ValueError, match="no features model"):

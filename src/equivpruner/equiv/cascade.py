@@ -1,7 +1,10 @@
 """Cascade: cheap detectors first, each pair stops at the first stage that decides.
 
 Default stages: exact match → symbolic arithmetic → lexical bands (ratio ≥ 0.95 with the
-same numbers → equivalent, ratio ≤ 0.4 → not) → `final`. Every stage receives all pairs of
+same numbers → equivalent, ratio ≤ `lo` → not) → `final`. The registry drops the lower band
+(`lo=None`) in front of a trained final stage: on the training pairs, 37 % of the sibling
+pairs it rejected were equivalent (openers and plans worded differently), and the trained
+stage gets those right more often. Every stage receives all pairs of
 the expansion still undecided, in one call, so batched stages batch. Verdicts keep the
 deciding stage's name; pairs the final stage leaves undecided become "not equivalent" with
 stage "undecided".
@@ -26,7 +29,7 @@ def conservative_lexical() -> LevenshteinDetector:
     return LevenshteinDetector(threshold=0.95, same_numbers=True)
 
 
-def default_stages(lo: float = 0.4, hi: float = 0.95) -> list[Detector]:
+def default_stages(lo: float | None = 0.4, hi: float = 0.95) -> list[Detector]:
     return [
         ExactDetector(decisive_negative=False),
         SymbolicDetector(),

@@ -61,10 +61,21 @@ FEATURE_NAMES = (
     "listed",
     "word_count_min",
     "word_count_max",
+    "extra_numbers_are_results",
+    "code_steps",
+    "assignments_min",
+    "assignments_gap",
+    "defines_variable",
+    "mentions_code",
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _RESULT = re.compile(r"=\s*\$?\s*(\d+(?:\.\d+)?)")
+# A stated result: "= 12", "is 12", "gives 12" (in a normalised text).
+_STATED = re.compile(r"(?:=|\bis\b|\bgives\b|\bget\b|\bequals\b)\s*(\d+(?:\.\d+)?)")
 _WORD = re.compile(r"[a-z]+")
+_ASSIGNMENT = re.compile(r"^\s*[A-Za-z_]\w*\s*=\s*\S", re.M)
+_DEFINES = re.compile(r"\b(?:denote|represent|let\s[^.\n]{1,20}?\sbe)\b", re.I)
+_CODE_WORDS = re.compile(r"python|code", re.I)
 _SYMBOLIC = {True: 1.0, False: -1.0, None: 0.0}
 _LIST_ITEM = re.compile(r"\n\s*(?:\d+\.|[-*])\s")
 # Words that carry no content in an opening or planning step ("Let's break down the problem").
@@ -99,6 +110,11 @@ class StepView:
     new_words: int  # distinct content words that are not in the question
     listed: bool  # lays out a numbered or bulleted list
     word_count: int
+    stated: frozenset  # numbers stated as results ("= 12", "is 12")
+    code: bool  # holds a code block or assignment lines
+    assignments: int  # lines of the form `name = value`
+    defines_variable: bool  # "let x be", "denote … as x"
+    mentions_code: bool
 
     @classmethod
     def of(
@@ -123,12 +139,24 @@ class StepView:
             new_words=len(set(words) - question_words - _FILLER),
             listed=bool(_LIST_ITEM.search(text)),
             word_count=len(words),
+            stated=frozenset(_canonical(n) for n in _STATED.findall(key)),
+            code="```" in text or bool(_ASSIGNMENT.search(text)),
+            assignments=len(_ASSIGNMENT.findall(text)),
+            defines_variable=bool(_DEFINES.search(text)),
+            mentions_code=bool(_CODE_WORDS.search(text)),
         )
 
 
 def _jaccard(a: frozenset | set, b: frozenset | set) -> float:
     union = a | b
     return len(a & b) / len(union) if union else 1.0
+
+
+def _extra_numbers_are_results(a: StepView, b: StepView, sa: set, sb: set) -> float:
+    """1 if the steps' numbers differ, and only by results one of them states ("4 × 3"
+    against "4 × 3 = 12")."""
+    only_a, only_b = sa - sb, sb - sa
+    return float(bool(only_a or only_b) and only_a <= a.stated and only_b <= b.stated)
 
 
 def pair_features(a: StepView, b: StepView, symbolic_verdict: bool | None) -> list[float]:
@@ -166,6 +194,12 @@ def pair_features(a: StepView, b: StepView, symbolic_verdict: bool | None) -> li
         float(a.listed + b.listed),
         float(min(a.word_count, b.word_count)),
         float(max(a.word_count, b.word_count)),
+        _extra_numbers_are_results(a, b, sa, sb),
+        float(a.code + b.code),
+        float(min(a.assignments, b.assignments)),
+        float(abs(a.assignments - b.assignments)),
+        float(a.defines_variable + b.defines_variable),
+        float(a.mentions_code + b.mentions_code),
     ]
 
 

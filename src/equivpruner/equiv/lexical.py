@@ -9,7 +9,8 @@ Modes:
 - plain: ratio ≥ `threshold` → equivalent, else not.
 - gated: also `gate`: ratio ≤ gate → decisively not equivalent, between gate and threshold →
   None (a cascade hands those on; as a final answer None counts as "not equivalent").
-- `LevenshteinDetector.bands(lo, hi)`: the same, named for the cascade.
+- `LevenshteinDetector.bands(lo, hi)`: the same, named for the cascade; `lo=None` keeps only
+  the upper band (never decisively "not equivalent").
 
 `same_numbers=True` refuses "equivalent" when the steps mention different numbers (the
 verdict becomes None in banded mode, False in plain mode): one changed number keeps the
@@ -66,9 +67,9 @@ class LevenshteinDetector:
         self.normalized = normalized
 
     @classmethod
-    def bands(cls, lo: float = 0.4, hi: float = 0.95, **opts) -> LevenshteinDetector:
+    def bands(cls, lo: float | None = 0.4, hi: float = 0.95, **opts) -> LevenshteinDetector:
         """Decisive bands: ratio ≥ hi → equivalent, ratio ≤ lo → not, else None."""
-        return cls(threshold=hi, gate=lo, **opts)
+        return cls(threshold=hi, gate=-1.0 if lo is None else lo, **opts)
 
     def _key(self, text: str) -> str:
         return normalize(text) if self.normalized else text

@@ -104,12 +104,15 @@ def _default_final() -> Detector | None:
 def _cascade(
     final: Detector | str | None = None,
     checkpoint: str | None = None,
-    lo: float = 0.4,
+    lo: float | None = ...,
     hi: float = 0.95,
     use_default_checkpoint: bool = True,
     **cross_encoder_opts,
 ) -> Detector:
+    """`lo` (the lexical "not equivalent" band) defaults to none in front of a features model
+    and to 0.4 otherwise (the lexical fallback, or a cross-encoder that is slow per pair)."""
     from .cascade import CascadeDetector, default_stages
+    from .features import FeatureDetector
 
     if isinstance(final, str):
         final = make_detector(final)
@@ -117,6 +120,8 @@ def _cascade(
         final = cross_encoder(checkpoint, **cross_encoder_opts)
     if final is None and use_default_checkpoint:
         final = _default_final()
+    if lo is ...:
+        lo = None if isinstance(final, FeatureDetector) else 0.4
     return CascadeDetector(default_stages(lo, hi), final)
 
 

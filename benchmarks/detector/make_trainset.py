@@ -5,7 +5,7 @@
 Mixes the judge-labelled real sibling pairs of `REAL` (repeated 3x: they are the target
 distribution) with a fixed random sample of reference-template pairs (1,200 level 4,
 900 level 0, 400 level 1), shuffled with seed 0. `REAL`: 210 pairs of GSM8K train problems
-0-14 (one judge) and the pairs of problems 15-116 that two judges agreed on.
+0-14 (one judge) and the pairs of problems 15-136 that two judges agreed on.
 """
 
 from __future__ import annotations

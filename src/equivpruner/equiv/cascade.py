@@ -1,11 +1,11 @@
 """Cascade: cheap detectors first, each pair stops at the first stage that decides.
 
 Default stages: exact match → symbolic arithmetic → lexical bands (ratio ≥ 0.95 with the
-same numbers → equivalent, ratio ≤ `lo` → not) → `final`. The registry drops the lower band
-(`lo=None`) in front of a trained final stage: on the training pairs, 37 % of the sibling
-pairs it rejected were equivalent (openers and plans worded differently), and the trained
-stage gets those right more often. Every stage receives all pairs of
-the expansion still undecided, in one call, so batched stages batch. Verdicts keep the
+same numbers → equivalent, ratio ≤ `lo` → not) → `final`. The registry drops the lower
+band (`lo=None`) in front of the features model: on its training pairs, 37 % of the sibling
+pairs the band rejected were equivalent (openers and plans worded differently), and the
+model gets those right more often. Every stage receives all pairs of the expansion still
+undecided, in one call, so batched stages batch. Verdicts keep the
 deciding stage's name; pairs the final stage leaves undecided become "not equivalent" with
 stage "undecided".
 

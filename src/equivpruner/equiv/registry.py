@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from types import EllipsisType
 
 from .base import Context, Detector, Verdict
 
@@ -104,7 +105,7 @@ def _default_final() -> Detector | None:
 def _cascade(
     final: Detector | str | None = None,
     checkpoint: str | None = None,
-    lo: float | None = ...,
+    lo: float | None | EllipsisType = ...,
     hi: float = 0.95,
     use_default_checkpoint: bool = True,
     **cross_encoder_opts,
@@ -140,7 +141,8 @@ def make_detector(name: str, **opts) -> Detector:
     `cross-encoder` needs `checkpoint=`, `llm-judge` needs `backend=`; `features` takes
     `model_dir=` (default: the shipped model). `cascade` takes `final=` (a Detector or a
     name) or `checkpoint=` (a cross-encoder); without either it ends with the shipped
-    features model (else the shipped cross-encoder, else a conservative lexical rule).
+    features model (else the shipped cross-encoder, else a conservative lexical rule);
+    `lo=` sets its lexical reject band (None: no band, the default before a features model).
     `cascade-ce` ends with the shipped (or given) cross-encoder.
     """
     key = name.strip().lower().replace("_", "-")

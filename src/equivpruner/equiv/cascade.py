@@ -5,9 +5,8 @@ same numbers → equivalent, ratio ≤ `lo` → not) → `final`. The registry d
 band (`lo=None`) in front of the features model: on its training pairs, 37 % of the sibling
 pairs the band rejected were equivalent (openers and plans worded differently), and the
 model gets those right more often. Every stage receives all pairs of the expansion still
-undecided, in one call, so batched stages batch. Verdicts keep the
-deciding stage's name; pairs the final stage leaves undecided become "not equivalent" with
-stage "undecided".
+undecided, in one call, so batched stages batch. Verdicts keep the deciding stage's name;
+pairs the final stage leaves undecided become "not equivalent" with stage "undecided".
 
 `final` is any Detector (a trained cross-encoder, the embedding detector, an LLM judge).
 Without one the final stage is a conservative lexical rule: ratio ≥ 0.95 and the same

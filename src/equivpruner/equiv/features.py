@@ -127,6 +127,7 @@ class StepView:
         key = normalize(text)
         found = numbers(key)
         words = _WORD.findall(key)
+        assignments = len(_ASSIGNMENT.findall(text))
         return cls(
             key=key,
             numbers=Counter(found),
@@ -140,8 +141,8 @@ class StepView:
             listed=bool(_LIST_ITEM.search(text)),
             word_count=len(words),
             stated=frozenset(_canonical(n) for n in _STATED.findall(key)),
-            code="```" in text or bool(_ASSIGNMENT.search(text)),
-            assignments=len(_ASSIGNMENT.findall(text)),
+            code="```" in text or assignments > 0,
+            assignments=assignments,
             defines_variable=bool(_DEFINES.search(text)),
             mentions_code=bool(_CODE_WORDS.search(text)),
         )

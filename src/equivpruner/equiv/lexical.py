@@ -19,6 +19,7 @@ ratio above 0.95 but changes the step.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -69,7 +70,7 @@ class LevenshteinDetector:
     @classmethod
     def bands(cls, lo: float | None = 0.4, hi: float = 0.95, **opts) -> LevenshteinDetector:
         """Decisive bands: ratio ≥ hi → equivalent, ratio ≤ lo → not, else None."""
-        return cls(threshold=hi, gate=-1.0 if lo is None else lo, **opts)
+        return cls(threshold=hi, gate=-math.inf if lo is None else lo, **opts)
 
     def _key(self, text: str) -> str:
         return normalize(text) if self.normalized else text

@@ -167,6 +167,41 @@ def test_shipped_model_is_verified_and_ends_the_default_cascade(tmp_path):
         weights.default_features_model(copy)
 
 
+def test_operating_points_and_the_abstain_band(tmp_path):
+    train_feature_model(_training_rows(), tmp_path / "m", folds=3, rounds=30)
+    meta_path = tmp_path / "m" / "features.json"
+    meta = json.loads(meta_path.read_text())
+    meta["operating_points"] = {
+        "prune": {"reject_below": 0.3, "merge_at": 0.6},
+        "stop": {"reject_below": 0.3, "merge_at": 0.9},
+    }
+    meta_path.write_text(json.dumps(meta))
+    prune = FeatureDetector(tmp_path / "m")
+    assert [prune.decide(p) for p in (0.2, 0.3, 0.59, 0.6, 0.95)] == [False, None, None, True, True]
+    stop = FeatureDetector(tmp_path / "m", operating_point="stop")
+    assert [stop.decide(p) for p in (0.2, 0.6, 0.89, 0.9)] == [False, None, None, True]
+    plain = FeatureDetector(tmp_path / "m", threshold=0.5)
+    assert (plain.decide(0.49), plain.decide(0.5)) == (False, True)  # no band
+    with pytest.raises(ValueError, match="operating point"):
+        FeatureDetector(tmp_path / "m", operating_point="loose")
+    # In the band the cascade abstains: not merged, reported as "undecided".
+    cascade = make_detector("cascade", final=prune)
+    prune.probabilities = lambda rows: [0.45] * len(rows)
+    (v,) = cascade.compare(["x apples", "y pears"], [(0, 1)], Context("q"))
+    assert (v.equivalent, v.stage, v.probability) == (False, "undecided", 0.45)
+
+
+def test_cascade_strict_merges_on_more_confidence():
+    prune, strict = make_detector("cascade"), make_detector("cascade-strict")
+    assert strict.name == "cascade-strict"
+    stop = make_detector("cascade", operating_point="stop")
+    assert stop.final.threshold == strict.final.threshold
+    assert strict.final.threshold > prune.final.threshold
+    assert strict.final.reject_below <= prune.final.reject_below
+    with pytest.raises(ValueError, match="features model"):
+        make_detector("cascade-ce", operating_point="stop")
+
+
 def test_shipped_model_on_hand_written_siblings():
     detector = make_detector("features")
     steps = [ATE, ATE_REWORDED, ATE_WRONG, LEFT, OPENER, OPENER_REWORDED]

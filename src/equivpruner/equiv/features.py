@@ -241,19 +241,64 @@ def read_meta(model_dir: str | Path) -> dict:
     return meta
 
 
+OPERATING_POINTS = ("prune", "stop")
+# Fallback when `features.json` records no operating points (a model trained before them):
+# pruning merges at the trained threshold; stopping needs this much more confidence.
+STOP_MERGE_FALLBACK = 0.95
+
+
+def operating_band(meta: dict, name: str = "prune") -> tuple[float, float]:
+    """(reject_below, merge_at) of the operating point `name` of a model's metadata.
+
+    p ≥ merge_at → equivalent; p < reject_below → not; in between the model abstains
+    (the verdict is None, which a cascade turns into "undecided", never a merge).
+    """
+    if name not in OPERATING_POINTS:
+        raise ValueError(f"operating point must be one of {', '.join(OPERATING_POINTS)}")
+    point = (meta.get("operating_points") or {}).get(name)
+    if point:
+        return float(point["reject_below"]), float(point["merge_at"])
+    merge = float(meta["threshold"])
+    if name == "stop":
+        merge = max(merge, STOP_MERGE_FALLBACK)
+    return float(meta["threshold"]), merge
+
+
 class FeatureDetector:
-    """P(equivalent) from a trained LightGBM model over `FEATURE_NAMES`."""
+    """P(equivalent) from a trained LightGBM model over `FEATURE_NAMES`.
+
+    `operating_point` ("prune" or the stricter "stop") picks the band recorded in
+    `features.json`; `threshold=` instead merges at that probability with no band.
+    """
 
     name = "features"
 
-    def __init__(self, model_dir: str | Path, threshold: float | None = None):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        threshold: float | None = None,
+        operating_point: str = "prune",
+    ):
         import lightgbm
 
         self.model_dir = Path(model_dir)
         self.meta = read_meta(self.model_dir)
-        self.threshold = float(self.meta["threshold"] if threshold is None else threshold)
+        self.use(operating_point)
+        if threshold is not None:
+            self.reject_below = self.threshold = float(threshold)
         self.booster = lightgbm.Booster(model_file=str(self.model_dir / MODEL_FILE))
         self.extractor = FeatureExtractor()
+
+    def use(self, operating_point: str) -> None:
+        """Switch to the band of `operating_point` ("prune" or "stop")."""
+        self.reject_below, self.threshold = operating_band(self.meta, operating_point)
+        self.operating_point = operating_point
+
+    def decide(self, p: float) -> bool | None:
+        """True at or above the merge point, False below the band, None inside it."""
+        if p >= self.threshold:
+            return True
+        return False if p < self.reject_below else None
 
     def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]:
         if not rows:
@@ -268,6 +313,6 @@ class FeatureDetector:
     ) -> list[Verdict]:
         probs = self.probabilities(self.extractor.rows(steps, pairs, context))
         return [
-            Verdict(i, j, p >= self.threshold, p, self.name)
+            Verdict(i, j, self.decide(p), p, self.name)
             for (i, j), p in zip(pairs, probs, strict=True)
         ]

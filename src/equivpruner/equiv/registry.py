@@ -20,6 +20,7 @@ DETECTORS = [
     "cross-encoder",
     "llm-judge",
     "cascade",
+    "cascade-strict",
     "cascade-ce",
 ]
 _log = logging.getLogger(__name__)
@@ -90,11 +91,11 @@ def from_dir(path: str | Path) -> Detector:
     return cross_encoder(str(path))
 
 
-def _default_final() -> Detector | None:
+def _default_final(operating_point: str = "prune") -> Detector | None:
     """The shipped features model, else the shipped cross-encoder, else None."""
     path = shipped_features()
     if path:
-        return features(path)
+        return features(path, operating_point=operating_point)
     checkpoint = shipped_checkpoint()
     if checkpoint:
         return cross_encoder(checkpoint)
@@ -108,10 +109,12 @@ def _cascade(
     lo: float | None | EllipsisType = ...,
     hi: float = 0.95,
     use_default_checkpoint: bool = True,
+    operating_point: str = "prune",
     **cross_encoder_opts,
 ) -> Detector:
     """`lo` (the lexical "not equivalent" band) defaults to none in front of a features model
-    and to 0.4 otherwise (the lexical fallback, or a cross-encoder that is slow per pair)."""
+    and to 0.4 otherwise (the lexical fallback, or a cross-encoder that is slow per pair).
+    `operating_point` sets the features model's band: "prune", or the stricter "stop"."""
     from .cascade import CascadeDetector, default_stages
     from .features import FeatureDetector
 
@@ -120,10 +123,20 @@ def _cascade(
     if final is None and checkpoint:
         final = cross_encoder(checkpoint, **cross_encoder_opts)
     if final is None and use_default_checkpoint:
-        final = _default_final()
+        final = _default_final(operating_point)
+    if isinstance(final, FeatureDetector):
+        if final.operating_point != operating_point:
+            final.use(operating_point)
+    elif operating_point != "prune" and final is not None:
+        raise ValueError(
+            f"operating_point={operating_point!r} needs the features model as the final stage"
+        )
     if lo is ...:
         lo = None if isinstance(final, FeatureDetector) else 0.4
-    return CascadeDetector(default_stages(lo, hi), final)
+    detector = CascadeDetector(default_stages(lo, hi), final)
+    if operating_point == "stop":
+        detector.name = "cascade-strict"
+    return detector
 
 
 def _cascade_ce(checkpoint: str | None = None, **opts) -> Detector:
@@ -142,8 +155,10 @@ def make_detector(name: str, **opts) -> Detector:
     `model_dir=` (default: the shipped model). `cascade` takes `final=` (a Detector or a
     name) or `checkpoint=` (a cross-encoder); without either it ends with the shipped
     features model (else the shipped cross-encoder, else a conservative lexical rule);
-    `lo=` sets its lexical reject band (None: no band, the default before a features model).
-    `cascade-ce` ends with the shipped (or given) cross-encoder.
+    `lo=` sets its lexical reject band (None: no band, the default before a features model);
+    `operating_point=` "prune" (default) or "stop", the stricter band for adaptive-width
+    stopping, which `cascade-strict` names. `cascade-ce` ends with the shipped (or given)
+    cross-encoder.
     """
     key = name.strip().lower().replace("_", "-")
     if key == "none":
@@ -181,6 +196,8 @@ def make_detector(name: str, **opts) -> Detector:
         return features(**opts)
     if key == "cascade":
         return _cascade(**opts)
+    if key == "cascade-strict":
+        return _cascade(**{**opts, "operating_point": "stop"})
     if key == "cascade-ce":
         return _cascade_ce(**opts)
     raise ValueError(f"unknown detector {name!r}; valid names: {', '.join(DETECTORS)}")

@@ -82,7 +82,7 @@ def test_generate_passes_n_stop_and_maps_reasons(serve):
         {"text": "Long long", "finish_reason": "length"},
     )
     srv = serve((200, body))
-    params = GenerationParams(n=3, stop=("\n\n",), temperature=0.5, max_tokens=20, seed=4)
+    params = GenerationParams(n=3, stop=("\n\n",), temperature=0.5, max_tokens=20)
     [outs] = backend(srv.url).generate(["Q: 1+1?"], params)
     assert [c.text for c in outs] == ["Step one.", "Done.", "Long long"]
     assert [c.finish_reason for c in outs] == ["stop", "eos", "length"]
@@ -90,17 +90,30 @@ def test_generate_passes_n_stop_and_maps_reasons(serve):
     assert sum(c.tokens for c in outs) == 9
     path, req = srv.requests[0]
     assert path == "/v1/completions"
-    assert req["n"] == 3 and req["stop"] == ["\n\n"] and req["seed"] == 4
+    assert req["n"] == 3 and req["stop"] == ["\n\n"] and "seed" not in req
     assert req["prompt"] == "Q: 1+1?" and req["max_tokens"] == 20 and req["model"] == "m"
 
 
 def test_server_ignoring_n_is_asked_again(serve):
     one = completion_json({"text": "x", "finish_reason": "stop"})
     srv = serve((200, one))
-    [outs] = backend(srv.url).generate(["p"], GenerationParams(n=3, seed=10))
+    [outs] = backend(srv.url).generate(["p"], GenerationParams(n=3))
     assert len(outs) == 3 and len(srv.requests) == 3
-    assert [r["seed"] for _, r in srv.requests] == [10, 11, 12]
+    assert [r["n"] for _, r in srv.requests] == [3, 2, 1]
     assert outs[0].finish_reason == "stop"  # stop strings requested, server can't say more
+
+
+def test_seeded_samples_are_one_request_per_sample_index(serve):
+    """With a seed, sample k is requested alone with seed + index + k, so a wave of one and
+    a wave of three ask the server for the same k-th sample."""
+    one = completion_json({"text": "x", "finish_reason": "stop"})
+    srv = serve((200, one))
+    b = backend(srv.url)
+    b.generate(["p"], GenerationParams(n=3, seed=4))
+    b.generate(["p"], GenerationParams(n=1, seed=4, index=2))
+    seeds = [r["seed"] for _, r in srv.requests]
+    assert sorted(seeds[:3]) == [4, 5, 6] and seeds[3] == 6
+    assert all(r["n"] == 1 for _, r in srv.requests)
 
 
 def test_retries_5xx_then_succeeds(serve):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from equivpruner.llm.base import BackendError
+from equivpruner.llm.base import BackendError, state_seed
 from equivpruner.llm.scripted import EOS, TRUNCATED, ScriptedBackend
 from equivpruner.search.stats import SearchStats
 from equivpruner.steps import StepProtocol
@@ -84,8 +84,8 @@ def test_rollout_value_is_agreement_with_majority():
     stats = SearchStats()
     scores = value.score(Q, ["Let x = 2."], ["c1", "c2", "c3"], stats)
     assert scores == [0.5, 1.0, 0.0]
-    (params,) = backend.params
-    assert params.n == 2 and params.stop == () and params.max_tokens == 64
+    assert len(backend.params) == 3  # one seeded call per state
+    assert all(p.n == 2 and p.stop == () and p.max_tokens == 64 for p in backend.params)
     rollout = stats.phases["rollout"]
     texts = ["So x + 2 = 4.\n\n\\boxed{4}", "\\boxed{5}", "Thus \\boxed{4}", "I am not sure"]
     words = [len(t.split()) for t in texts]
@@ -124,7 +124,9 @@ def test_rollout_is_deterministic_given_seed():
         return first, [p.seed for p in backend.params]
 
     assert run(3) == run(3)
-    assert run(3)[1] == [3]
+    prompts = [StepProtocol().prompt(RecordingBackend(script), Q, [c]) for c in ("c", "d")]
+    assert run(3)[1] == [state_seed(3, p) for p in prompts]  # keyed by state, not by call
+    assert run(3)[1] != run(4)[1]
     with pytest.raises(ValueError):
         RolloutValue(ScriptedBackend({}), k=0)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
@@ -11,7 +13,12 @@ FinishReason = Literal["stop", "length", "eos"]
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """Sampling settings for one `generate` call (the knobs vLLM's SamplingParams has too)."""
+    """Sampling settings for one `generate` call (the knobs vLLM's SamplingParams has too).
+
+    Sample `j` of the call is sample number `index + j` at its prompt and is drawn with seed
+    `seed + index + j`, so the k-th sample at a prompt is the same whether it was drawn in a
+    wave of one or of five (backends that cannot guarantee this say so in their docstring).
+    """
 
     n: int = 1
     stop: tuple[str, ...] = ("\n\n",)
@@ -19,6 +26,11 @@ class GenerationParams:
     top_p: float = 1.0
     max_tokens: int = 512
     seed: int | None = None
+    index: int = 0
+
+    def sample_seed(self, j: int) -> int | None:
+        """The seed of sample `j` of this call (None: the backend's own randomness)."""
+        return None if self.seed is None else self.seed + self.index + j
 
 
 @dataclass
@@ -64,6 +76,13 @@ class PolicyBackend(Protocol):
         ...
 
     def count_tokens(self, text: str) -> int: ...
+
+
+def state_seed(run_seed: int, prompt: str) -> int:
+    """A seed keyed by the search state: the same (run seed, prompt) gives the same seed in
+    every arm and every rerun, whatever order the search visits states in."""
+    digest = hashlib.sha256(f"{int(run_seed)}\x00{prompt}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2**31 - 2**16)  # room for sample offsets
 
 
 class BackendError(RuntimeError):

@@ -13,6 +13,7 @@ ends it ("eos"), else it ran out of `max_tokens` ("length").
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from .base import BackendError, Completion, FinishReason, GenerationParams, Message
 from .text import first_stop, first_token_ids, hf_encoder, renormalise
@@ -113,7 +114,13 @@ class TransformersBackend:
         self, prompts: Sequence[str], params: GenerationParams
     ) -> list[list[Completion]]:
         torch = self._torch
-        torch.manual_seed(self.seed if params.seed is None else params.seed)
+        if params.seed is not None and params.n > 1:  # one seeded draw per sample index
+            per = [
+                self.generate(prompts, replace(params, n=1, index=params.index + j))
+                for j in range(params.n)
+            ]
+            return [[per[j][i][0] for j in range(params.n)] for i in range(len(prompts))]
+        torch.manual_seed(self.seed if params.seed is None else params.sample_seed(0))
         out: list[list[Completion]] = []
         for start in range(0, len(prompts), self.batch_size):
             chunk = prompts[start : start + self.batch_size]

@@ -81,6 +81,18 @@ class LlamaCppBackend:
         self.n_ctx = self.llm.n_ctx()
         self.name = name or path.name
         self.chat_template: str | None = self.llm.metadata.get("tokenizer.chat_template")
+        self.path = path
+        self._model_id: str | None = None
+
+    @property
+    def model_id(self) -> str:
+        """The model's identity for caches: the GGUF's sha256 (hashed once, then remembered
+        in a sidecar next to the verified embedded models)."""
+        if self._model_id is None:
+            from .registry import file_sha256
+
+            self._model_id = f"gguf-sha256:{file_sha256(self.path)}"
+        return self._model_id
 
     # ---- tokens -------------------------------------------------------------------------
     def _special_text(self, token: int) -> str:
@@ -129,7 +141,7 @@ class LlamaCppBackend:
                 "raise n_ctx or shorten the prompt"
             )
         base = self.seed if params.seed is None else params.seed
-        self.llm.set_seed((base + k) % _SEED_MOD)
+        self.llm.set_seed((base + params.index + k) % _SEED_MOD)
         raw, text, count = bytearray(), "", 0
         reason: FinishReason = "length"
         for token in self.llm.generate(

@@ -18,6 +18,7 @@ import math
 import time
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from .base import BackendError, Completion, FinishReason, GenerationParams, Message
@@ -113,10 +114,12 @@ class OpenAIBackend:
         return [self._generate_one(p, params) for p in prompts]
 
     def _generate_one(self, prompt: str, params: GenerationParams) -> list[Completion]:
+        if params.seed is not None and params.n > 1:
+            return self._seeded_samples(prompt, params)
         out: list[Completion] = []
         for _ in range(params.n):  # a server that ignores `n` is asked again for the rest
             want = params.n - len(out)
-            seed = None if params.seed is None else params.seed + len(out)
+            seed = params.sample_seed(len(out))
             data = self._create(
                 prompt=prompt, n=want, stop=list(params.stop) or None,
                 temperature=params.temperature, top_p=params.top_p,
@@ -126,6 +129,18 @@ class OpenAIBackend:
             if len(out) >= params.n:
                 break
         return out[: params.n]
+
+    def _seeded_samples(self, prompt: str, params: GenerationParams) -> list[Completion]:
+        """One request per sample, each with its own seed, sent concurrently (the server still
+        batches them): vLLM draws the n samples of one request from one seed, so only
+        per-sample requests make sample k the same whatever the wave size."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(j: int) -> list[Completion]:
+            return self._generate_one(prompt, replace(params, n=1, index=params.index + j))
+
+        with ThreadPoolExecutor(max_workers=min(params.n, 16)) as pool:
+            return [c for batch in pool.map(one, range(params.n)) for c in batch]
 
     def _completions(self, data: dict, want: int, params: GenerationParams) -> list[Completion]:
         choices = sorted(data["choices"], key=lambda c: c.get("index", 0))[:want]

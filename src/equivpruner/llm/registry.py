@@ -156,6 +156,19 @@ def _sidecar_ok(path: Path, sha: str) -> bool:
         return False
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of `path`, from its sidecar when size and mtime are unchanged."""
+    try:
+        saved = json.loads(_sidecar_for(path).read_text())
+        if {k: saved.get(k) for k in _stamp(path)} == _stamp(path) and saved.get("sha256"):
+            return str(saved["sha256"])
+    except (OSError, ValueError):
+        pass
+    sha = sha256_file(path)
+    _write_sidecar(path, sha)
+    return sha
+
+
 def verify_file(path: Path, sha: str) -> bool:
     """True if `path` hashes to `sha` (answered from the sidecar when size+mtime are unchanged)."""
     if _sidecar_ok(path, sha):

@@ -1,7 +1,8 @@
 """A deterministic backend that replays scripted continuations (unit tests, demos, docs).
 
 The script maps the assistant text generated so far (the prefix) to the candidate
-continuations; sample k of a call returns candidate `(k + call_offset) % len(candidates)`.
+continuations; sample number k at a prompt (`params.index + j` for sample j of a call) returns
+candidate `(k + offset) % len(candidates)`, offset being the seed when `rotate_by_seed`.
 A candidate ending in `EOS` finishes with reason "eos", one ending in `TRUNCATED` with
 "length" (markers removed); any other ends as if the stop string followed.
 Tokens are counted as whitespace-separated words, so tests can predict every count.
@@ -52,7 +53,7 @@ class ScriptedBackend:
             prefix = prompt.rsplit(_ASSISTANT, 1)[-1]
             options = list(self.candidates(prefix)) or [EOS]
             offset = (params.seed or 0) if self.rotate_by_seed else 0
-            picks = [options[(k + offset) % len(options)] for k in range(params.n)]
+            picks = [options[(params.index + k + offset) % len(options)] for k in range(params.n)]
             out.append([self._complete(p, prompt, params) for p in picks])
         return out
 

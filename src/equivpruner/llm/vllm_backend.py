@@ -47,14 +47,23 @@ class VLLMBackend:
     def generate(
         self, prompts: Sequence[str], params: GenerationParams
     ) -> list[list[Completion]]:
-        sampling = self._vllm.SamplingParams(
-            n=params.n, stop=list(params.stop) or None, temperature=params.temperature,
-            top_p=params.top_p, max_tokens=params.max_tokens,
-            seed=self.seed if params.seed is None else params.seed,
-        )
-        results = self.llm.generate(list(prompts), sampling, use_tqdm=False)
+        n = params.n if params.seed is None else 1  # seeded: one request per sample index
+        copies = 1 if params.seed is None else params.n
+        sampling = [
+            self._vllm.SamplingParams(
+                n=n, stop=list(params.stop) or None, temperature=params.temperature,
+                top_p=params.top_p, max_tokens=params.max_tokens,
+                seed=self.seed if params.seed is None else params.sample_seed(j),
+            )
+            for j in range(copies)
+        ]
+        requests = [p for p in prompts for _ in range(copies)]
+        results = self.llm.generate(requests, sampling * len(prompts), use_tqdm=False)
+        outputs = [o for r in results for o in r.outputs]
+        per_prompt = n * copies
         out = []
-        for result in results:
+        for i, result in enumerate(results[::copies]):
+            result_outputs = outputs[i * per_prompt : (i + 1) * per_prompt]
             n_prompt = len(result.prompt_token_ids or [])
             out.append([
                 Completion(
@@ -62,7 +71,7 @@ class VLLMBackend:
                     (o.cumulative_logprob / len(o.token_ids))
                     if o.cumulative_logprob is not None and o.token_ids else None,
                 )
-                for o in result.outputs
+                for o in result_outputs
             ])
         return out
 

@@ -12,6 +12,7 @@ from ..value.base import ValueFunction
 from .pruning import KeepRule, ValueRule
 from .stats import SearchStats
 from .tree import Tree
+from .width import WIDTH_RULES, WidthRule
 
 
 @dataclass
@@ -22,6 +23,13 @@ class SearchConfig:
     step (S); beam_width: beams kept (B); n_samples: best-of-N samples. c_base / c_init are
     the PUCT constants (paper: 19652 / 1.25). prune_order "after" scores every sibling and
     then prunes (the paper); "before" prunes first and saves value calls.
+
+    Adaptive width (`search.width`): width_rule "fixed" samples W siblings (the paper);
+    "new-group" / "good-turing" sample waves of `wave_size` and stop early (never below
+    `min_width` samples; `unseen_mass` is the Good–Turing threshold); W stays the cap.
+    single_group_commit: MCTS commits at once to a node's only child group instead of
+    spending its simulations. adaptive_stop: best-of-N samples one solution at a time and
+    stops by Adaptive-Consistency's Beta criterion at `stop_confidence`.
     """
 
     algorithm: str = "mcts"
@@ -40,6 +48,25 @@ class SearchConfig:
     drop_truncated: bool = True
     token_budget: int | None = None
     seed: int = 0
+    width_rule: WidthRule = "fixed"
+    min_width: int = 2
+    wave_size: int = 1
+    unseen_mass: float = 0.25
+    single_group_commit: bool = False
+    adaptive_stop: bool = False
+    stop_confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        if self.width_rule not in WIDTH_RULES:
+            raise ValueError(
+                f"unknown width rule {self.width_rule!r}; use one of {', '.join(WIDTH_RULES)}"
+            )
+        if self.min_width < 1 or self.wave_size < 1:
+            raise ValueError("min_width and wave_size must be >= 1")
+        if not 0.0 < self.unseen_mass < 1.0:
+            raise ValueError(f"unseen_mass must be in (0, 1), got {self.unseen_mass}")
+        if not 0.5 < self.stop_confidence < 1.0:
+            raise ValueError(f"stop_confidence must be in (0.5, 1), got {self.stop_confidence}")
 
     def to_dict(self) -> dict:
         return asdict(self)

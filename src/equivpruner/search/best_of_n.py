@@ -1,14 +1,19 @@
 """Best-of-N / self-consistency: N full solutions, majority (optionally value-weighted) vote.
 
-The baseline every tree search has to beat per generated token.
+The baseline every tree search has to beat per generated token. With `adaptive_stop` it is
+Adaptive-Consistency (Aggarwal et al., 2023): solutions come one wave at a time and sampling
+stops once the Beta criterion on the vote counts is met (`search.width.answer_stop`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ..answers import canonical_answer, majority_vote
-from ..llm.base import GenerationParams
+from ..llm.base import GenerationParams, state_seed
 from .base import BudgetExhausted, SearchEnv, SearchResult, finish
 from .tree import Node
+from .width import CAP, answer_stop
 
 
 class BestOfN:
@@ -36,17 +41,42 @@ class BestOfN:
         return finish(env, [n.id for n in env.tree.path_to(chosen)], exhausted)
 
     def _sample(self, env: SearchEnv) -> list[Node]:
+        """N solutions at once, or one wave at a time with the adaptive stop. Seeds are keyed
+        by the prompt, so the adaptive arm's first n solutions are the fixed arm's first n."""
+        cfg, proto = env.config, env.protocol
+        prompt = proto.prompt(env.backend, env.question, [])
+        leaves: list[Node] = []
+        votes: Counter = Counter()
+        reason = CAP
+        while len(leaves) < cfg.n_samples:
+            wave = cfg.n_samples if not cfg.adaptive_stop else cfg.wave_size
+            wave = min(wave, cfg.n_samples - len(leaves))
+            for leaf in self._draw(env, prompt, wave, len(leaves)):
+                leaves.append(leaf)
+                answer = proto.final_answer(env.tree.steps_to(leaf))
+                if answer is not None:
+                    votes[canonical_answer(answer)] += 1
+            if cfg.adaptive_stop and len(leaves) < cfg.n_samples:
+                if answer_stop(list(votes.values()), cfg.stop_confidence):
+                    reason = "answer-agreement"
+                    break
+        env.tree.root.expanded = True
+        env.tree.root.expansion = {"samples": len(leaves), "groups": len(votes), "stop": reason}
+        env.stats.width_stops[reason] = env.stats.width_stops.get(reason, 0) + 1
+        return leaves
+
+    def _draw(self, env: SearchEnv, prompt: str, n: int, index: int) -> list[Node]:
         cfg, proto = env.config, env.protocol
         if cfg.token_budget is not None and env.stats.generated_tokens >= cfg.token_budget:
             raise BudgetExhausted
-        prompt = proto.prompt(env.backend, env.question, [])
         params = GenerationParams(
-            n=cfg.n_samples,
+            n=n,
             stop=(),
             temperature=cfg.temperature,
             top_p=cfg.top_p,
             max_tokens=proto.max_step_tokens * proto.max_depth,
-            seed=cfg.seed * 100_003,
+            seed=state_seed(cfg.seed, prompt),
+            index=index,
         )
         with env.stats.timed("expansion"):
             completions = env.backend.generate([prompt], params)[0]

@@ -3,7 +3,8 @@
 For every committed step: run S simulations from the current node. A simulation descends by
 PUCT to a leaf, expands it once (W sampled children, scored by the value function, pruned),
 and backs the leaf's value up the path; no rollouts. Then commit to the most-visited child
-and repeat until a terminal step or the depth limit.
+and repeat until a terminal step or the depth limit. With `single_group_commit`, a node whose
+expansion left one child group is committed from at once (there is no choice to simulate).
 
 Unvisited children use their own value as Q (they were scored on creation). Priors are
 exp(mean log-prob) normalised over siblings when the backend gives log-probs cheaply, else
@@ -40,6 +41,9 @@ class MCTS:
         try:
             while not current.terminal and current.depth < env.protocol.max_depth:
                 for _ in range(env.config.simulations):
+                    if self._single_group(env, current):
+                        env.stats.single_group_commits += 1
+                        break
                     self.simulate(env, expander, current)
                 children = env.tree.children(current)
                 if not children:
@@ -50,6 +54,12 @@ class MCTS:
             path += self._greedy_tail(env, current)
             return finish(env, path, exhausted=True)
         return finish(env, path)
+
+    @staticmethod
+    def _single_group(env: SearchEnv, node: Node) -> bool:
+        """Single-group commit: an expanded node with one child group leaves no choice, so
+        the simulations that would pick among its children are not spent."""
+        return env.config.single_group_commit and node.expanded and len(node.children) == 1
 
     def select(self, env: SearchEnv, node: Node) -> Node:
         cfg = env.config

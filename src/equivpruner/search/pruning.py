@@ -129,6 +129,13 @@ def prune(
     with stats.timed("detector"):
         grouping = group_steps([c.text for c in cands], detector, context)
     stats.phases["detector"].calls += 1
+    return merge_and_record(cands, grouping, policy, stats)
+
+
+def merge_and_record(
+    cands: Sequence[Candidate], grouping: Grouping, policy: MergePolicy, stats: SearchStats
+) -> list[Candidate]:
+    """`merge_groups`, with the pairs scored and the merges per stage added to `stats`."""
     stats.detector_pairs += len(grouping.verdicts)
     survivors, by_stage = merge_groups(cands, grouping, policy)
     for stage, count in by_stage.items():

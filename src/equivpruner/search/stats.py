@@ -32,6 +32,8 @@ class SearchStats:
     truncated_dropped: int = 0
     detector_pairs: int = 0
     merged_by_stage: dict[str, int] = field(default_factory=dict)
+    width_stops: dict[str, int] = field(default_factory=dict)  # expansions per stop reason
+    single_group_commits: int = 0
     wall_seconds: float = 0.0
 
     def record(self, phase: str, completions: Sequence[Completion]) -> None:

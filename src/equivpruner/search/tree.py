@@ -41,6 +41,7 @@ class Node:
     logprob: float | None = None
     merged: list[MergeRecord] = field(default_factory=list)
     expanded: bool = False
+    expansion: dict | None = None  # samples taken, groups and stop reason of its expansion
 
     @property
     def q(self) -> float:

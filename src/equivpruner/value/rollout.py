@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..answers import canonical_answer, majority_vote
-from ..llm.base import Completion, GenerationParams, PolicyBackend
+from ..llm.base import Completion, GenerationParams, PolicyBackend, state_seed
 from ..search.stats import SearchStats
 from ..steps import StepProtocol
 
@@ -15,7 +15,8 @@ class RolloutValue:
 
     The majority is taken over all rollouts of all candidates scored together. A candidate that
     already boxes an answer is not sampled: its own answer stands for its k rollouts. Sampling
-    is deterministic given `seed` (call i of this object samples with seed `seed + i`).
+    is keyed by state: the rollouts of a prompt use seed `state_seed(seed, prompt)`, so the
+same state gets the same rollouts in every arm and rerun.
     """
 
     name = "rollout"
@@ -35,13 +36,14 @@ class RolloutValue:
         self.protocol = protocol or StepProtocol()
         self.k, self.max_tokens, self.temperature = k, max_tokens, temperature
         self.seed = seed
-        self._calls = 0
 
-    def _params(self) -> GenerationParams:
-        seed = self.seed + self._calls
-        self._calls += 1
+    def _params(self, prompt: str) -> GenerationParams:
         return GenerationParams(
-            n=self.k, stop=(), temperature=self.temperature, max_tokens=self.max_tokens, seed=seed
+            n=self.k,
+            stop=(),
+            temperature=self.temperature,
+            max_tokens=self.max_tokens,
+            seed=state_seed(self.seed, prompt),
         )
 
     def _answer(self, steps: Sequence[str], completion: Completion) -> str | None:
@@ -64,7 +66,7 @@ class RolloutValue:
         with stats.timed("rollout"):
             steps = {i: [*prefix, candidates[i]] for i in pending}
             prompts = [self.protocol.prompt(self.backend, question, steps[i]) for i in pending]
-            results = self.backend.generate(prompts, self._params())
+            results = [self.backend.generate([p], self._params(p))[0] for p in prompts]
             stats.record("rollout", [c for comps in results for c in comps])
         for i, comps in zip(pending, results, strict=True):
             answers[i] = [self._answer(steps[i], c) for c in comps]

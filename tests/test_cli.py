@@ -40,7 +40,8 @@ def test_unknown_model_lists_valid_ones():
 
 def test_unknown_search_and_pruner_are_clear():
     result = run_cli("solve", "--model", "embedded:smollm2-135m", "--search", "dfs", "1+1?")
-    assert result.exit_code == 2 and "unknown search" in result.output
+    assert result.exit_code == 2 and "'dfs' is not one of" in result.output
+    assert "mcts" in result.output
     result = run_cli("solve", "--model", "embedded:smollm2-135m", "--pruner", "magic", "1+1?")
     assert result.exit_code == 2 and "cascade" in result.output
 

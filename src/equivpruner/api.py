@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from .answers import answers_match
@@ -23,15 +24,28 @@ def _backend(model: str | PolicyBackend) -> PolicyBackend:
     return model
 
 
-def _detector(pruner: str | Detector) -> Detector:
-    if isinstance(pruner, str):
-        from .equiv.registry import make_detector
+def build_detector(pruner: str | Detector, backend: PolicyBackend | None = None) -> Detector:
+    """A detector by name (ready objects pass through): `llm-judge` judges with `backend`
+    (the policy), `cross-encoder` runs the shipped cross-encoder."""
+    if not isinstance(pruner, str):
+        return pruner
+    from .equiv.registry import make_detector, shipped_checkpoint
 
-        return make_detector(pruner)
-    return pruner
+    key = pruner.strip().lower().replace("_", "-")
+    if key == "llm-judge":
+        if backend is None:
+            raise ValueError("the llm-judge detector needs a policy model to judge with")
+        return make_detector(key, backend=backend)
+    if key == "cross-encoder":
+        checkpoint = shipped_checkpoint()
+        if not checkpoint:
+            raise ValueError("no cross-encoder is installed (train one with train-detector)")
+        return make_detector(key, checkpoint=checkpoint)
+    return make_detector(pruner)
 
 
-def _value(value: str | ValueFunction, backend: PolicyBackend, protocol: StepProtocol):
+def build_value(value: str | ValueFunction, backend: PolicyBackend, protocol: StepProtocol):
+    """A value function by spec (see `value.registry`); ready objects pass through."""
     if isinstance(value, str):
         from .value.registry import make_value
 
@@ -49,11 +63,13 @@ def solve(
     protocol: StepProtocol | None = None,
     gold: str | None = None,
     seed: int | None = None,
+    on_event: Callable[[str, dict], None] | None = None,
 ) -> SearchResult:
     """Solve one problem with the given search; the tree records everything it did.
 
     `model`, `pruner` and `value` take names (see the CLI's help) or ready objects.
-    With `gold`, the result's tree says whether the answer is correct.
+    With `gold`, the result's tree says whether the answer is correct. `on_event(kind, data)`
+    hears the search as it runs (steps added, MCTS simulations: see `events`).
     """
     question = check_question(question)
     config = config or SearchConfig(algorithm=search)
@@ -65,16 +81,26 @@ def solve(
     env = SearchEnv(
         question=question,
         backend=backend,
-        detector=_detector(pruner),
-        value=_value(value, backend, protocol),
+        detector=build_detector(pruner, backend),
+        value=build_value(value, backend, protocol),
         config=config,
         protocol=protocol,
     )
+    algorithm, emit = make_search(search), None
+    if on_event is not None:
+        from .events import Emitter, ObservedTree, observed_search
+
+        emit = Emitter(on_event, env.stats)
+        env.tree = ObservedTree(question, emit)
+        algorithm = observed_search(search, emit)
+        emit("start", search=search, max_depth=protocol.max_depth, simulations=config.simulations)
     start = time.perf_counter()
-    result = make_search(search).run(env)
+    result = algorithm.run(env)
     env.stats.wall_seconds = time.perf_counter() - start
     result.tree.meta["stats"] = env.stats.to_dict()
     if gold is not None:
         result.tree.gold = gold
         result.tree.correct = answers_match(result.answer, gold)
+    if emit is not None:
+        emit("done", steps=len(result.steps), answer=result.answer)
     return result

@@ -1,156 +1,87 @@
-"""`equivpruner` command line: a thin layer over the Python API."""
+"""`equivpruner` command line: a thin layer over the Python API.
+
+Every option is checked before a model loads (`cli_options`, `cli_inputs`); a bad one is
+one `error:` line and exit code 2. Tests inject a policy with `CliRunner().invoke(app, args,
+obj={"load_backend": fn})`; without it `llm.loader.load_policy` builds the backend.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from .api import DEFAULT_MODEL, solve
-from .search import SearchConfig, SearchResult, Tree
+from . import cli_options as o
+from .api import DEFAULT_MODEL
+from .cli_common import OneLineErrors, describe, fail, user_errors
+from .cli_solve import Display, Job, print_result, run_batch, why_no_answer, write_json
+from .search import SearchConfig, Tree
 from .steps import StepProtocol
 
 app = typer.Typer(
+    cls=OneLineErrors,
     help="Prune semantically equivalent reasoning steps in LLM tree search.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+_D = SearchConfig()
+_P = StepProtocol()
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print one clear line and exit (never a traceback for user errors)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
+def _policy(spec: str, **opts):
+    from .llm import loader
+
+    return loader.load_policy(spec, **opts)
 
 
-def user_errors():
-    """The exceptions that mean bad input or an unusable model/server, not a bug."""
-    from .data.problems import DatasetError
-    from .llm.base import BackendError
+def _backend(ctx: typer.Context, model: str, value: str, threads, n_ctx):
+    """Check the model specs (and the hub) first, then load the policy once."""
+    from .cli_inputs import backend_options, check_model
 
-    return (ValueError, BackendError, DatasetError, FileNotFoundError, KeyError)
-
-
-def phase_table(result: SearchResult) -> Table:
-    table = Table(title="tokens by phase")
-    for col in ("phase", "generated", "prompt", "calls", "seconds"):
-        table.add_column(col, justify="right" if col != "phase" else "left")
-    for name, ps in result.stats.phases.items():
-        table.add_row(
-            name,
-            str(ps.generated_tokens),
-            str(ps.prompt_tokens),
-            str(ps.calls),
-            f"{ps.seconds:.2f}",
-        )
-    s = result.stats
-    table.add_row(
-        "total",
-        str(s.generated_tokens),
-        str(s.prompt_tokens),
-        "",
-        f"{s.wall_seconds:.2f}",
-        style="bold",
-    )
-    return table
+    ref = check_model(model)
+    name, _, arg = value.partition(":")
+    if name == "prm":
+        check_model(arg.strip(), "--value prm:")
+    opts = backend_options(ref, threads, n_ctx)
+    load = (ctx.obj or {}).get("load_backend") or _policy
+    return load(model, **opts)
 
 
-def result_json(result: SearchResult) -> dict:
-    tree = result.tree
-    return {
-        "question": tree.question,
-        "steps": result.steps,
-        "answer": result.answer,
-        "gold": tree.gold,
-        "correct": tree.correct,
-        "generated_tokens": result.stats.generated_tokens,
-        "prompt_tokens": result.stats.prompt_tokens,
-        "wall_seconds": round(result.stats.wall_seconds, 3),
-        "budget_exhausted": result.budget_exhausted,
-        "stats": result.stats.to_dict(),
-        "search": tree.meta.get("search"),
-        "model": tree.meta.get("model"),
-    }
+def _items(question, file, gold, save_tree, html):
+    """The batch from --file (None for one question); conflicting inputs fail."""
+    from .cli_inputs import read_questions
 
-
-def print_result(result: SearchResult) -> None:
-    for k, step in enumerate(result.steps, 1):
-        console.print(f"[bold cyan]step {k}[/]", highlight=False)
-        console.print(step, markup=False, highlight=False)
-    verdict = ""
-    if result.tree.correct is not None:
-        verdict = " [green](correct)[/]" if result.tree.correct else " [red](wrong)[/]"
-    console.print(f"\n[bold]answer:[/] {result.answer}{verdict}", highlight=False)
-    s = result.stats
-    console.print(
-        f"generated tokens: {s.generated_tokens}   wall time: {s.wall_seconds:.1f} s   "
-        f"siblings kept {s.siblings_kept}/{s.siblings_generated}"
-    )
-    console.print(phase_table(result))
-
-
-@app.command("solve")
-def solve_cmd(
-    question: Annotated[str, typer.Argument(help="The problem text.")],
-    model: Annotated[
-        str, typer.Option(help="Policy: embedded:NAME, a path, an HF id, openai:URL#MODEL.")
-    ] = DEFAULT_MODEL,
-    search: Annotated[str, typer.Option(help="greedy, sampled, mcts, beam or bon.")] = "greedy",
-    pruner: Annotated[str, typer.Option(help="Equivalence detector used to prune.")] = "none",
-    value: Annotated[
-        str, typer.Option(help="selfeval, rollout[:K], prm:MODEL, prm-http:URL, constant.")
-    ] = "selfeval",
-    width: Annotated[int, typer.Option(help="Siblings sampled per expansion.")] = 5,
-    simulations: Annotated[int, typer.Option(help="MCTS simulations per step.")] = 3,
-    beam_width: Annotated[int, typer.Option(help="Beams kept.")] = 2,
-    samples: Annotated[int, typer.Option(help="Best-of-N samples.")] = 8,
-    temperature: float = 0.7,
-    max_depth: Annotated[int, typer.Option(help="Most steps in a solution.")] = 12,
-    max_step_tokens: int = 256,
-    prune_order: Annotated[str, typer.Option(help="after (paper) or before scoring.")] = "after",
-    keep: Annotated[str, typer.Option(help="Survivor: first, prior, value, medoid.")] = "first",
-    token_budget: Annotated[int | None, typer.Option(help="Stop sampling past this.")] = None,
-    gold: Annotated[str | None, typer.Option(help="Reference answer to check against.")] = None,
-    seed: int = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    save_tree: Annotated[Path | None, typer.Option(help="Write the search tree JSON.")] = None,
-    html: Annotated[Path | None, typer.Option(help="Write the tree as an HTML page.")] = None,
-) -> None:
-    """Solve one problem step by step, with or without tree search and pruning."""
-    config = SearchConfig(
-        algorithm=search,
-        width=width,
-        simulations=simulations,
-        beam_width=beam_width,
-        n_samples=samples,
-        temperature=temperature,
-        prune_order=prune_order,
-        keep=keep,
-        token_budget=token_budget,
-        seed=seed,
-    )
-    protocol = StepProtocol(max_depth=max_depth, max_step_tokens=max_step_tokens)
+    if file is None:
+        if question is None:
+            fail("give a question, or --file FILE (- for stdin)")
+        return None
+    if question is not None:
+        fail("give a question or --file, not both")
+    for flag, given in (("--gold", gold), ("--save-tree", save_tree), ("--html", html)):
+        if given is not None:
+            fail(f"{flag} takes one question; with --file, give answers in the file")
     try:
-        result = solve(
-            question,
-            model=model,
-            search=search,
-            pruner=pruner,
-            value=value,
-            config=config,
-            protocol=protocol,
-            gold=gold,
-            seed=seed,
-        )
+        return read_questions(file)
     except user_errors() as err:
-        fail(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        fail(describe(err))
+
+
+def _protocol(max_depth, max_step_tokens, system_prompt, step_delimiter) -> StepProtocol:
+    return StepProtocol(
+        system_prompt=system_prompt or _P.system_prompt,
+        delimiter=step_delimiter or _P.delimiter,
+        max_depth=max_depth,
+        max_step_tokens=max_step_tokens,
+    )
+
+
+def _solve_one(job: Job, question, gold, display, as_json, save_tree, html) -> None:
+    try:
+        with display:
+            result = job.run(question, gold, display)
+    except user_errors() as err:
+        fail(describe(err))
     if save_tree:
         result.tree.save(save_tree)
     if html:
@@ -158,9 +89,91 @@ def solve_cmd(
 
         write_tree_html(result.tree, html)
     if as_json:
-        sys.stdout.write(json.dumps(result_json(result), ensure_ascii=False) + "\n")
-    else:
-        print_result(result)
+        write_json(job.record(result))
+    elif result.steps:
+        print_result(result, job.search, job.protocol)
+    if not result.steps:
+        fail(f"could not start on this question: {why_no_answer(result, job.protocol)}", 1)
+
+
+@app.command("solve")
+def solve_cmd(
+    ctx: typer.Context,
+    question: Annotated[str | None, typer.Argument(help="The problem text.")] = None,
+    model: o.Model = DEFAULT_MODEL,
+    search: o.Search = o.GREEDY,
+    pruner: o.Pruner = o.NO_PRUNER,
+    value: o.Value = "selfeval",
+    width: o.Width = _D.width,
+    simulations: o.Simulations = _D.simulations,
+    beam_width: o.BeamWidth = _D.beam_width,
+    samples: o.Samples = _D.n_samples,
+    temperature: o.Temperature = _D.temperature,
+    top_p: o.TopP = _D.top_p,
+    c_init: o.CInit = _D.c_init,
+    c_base: o.CBase = _D.c_base,
+    max_depth: o.MaxDepth = _P.max_depth,
+    max_step_tokens: o.MaxStepTokens = _P.max_step_tokens,
+    prune_order: o.Order = o.PRUNE_AFTER,
+    keep: o.Keep = o.KEEP_FIRST,
+    width_rule: o.WidthRuleOpt = o.FIXED_WIDTH,
+    min_width: o.MinWidth = None,
+    wave_size: o.WaveSize = _D.wave_size,
+    unseen_mass: o.UnseenMass = _D.unseen_mass,
+    single_group_commit: o.SingleGroupCommit = _D.single_group_commit,
+    adaptive_stop: o.AdaptiveStop = _D.adaptive_stop,
+    stop_confidence: o.StopConfidence = _D.stop_confidence,
+    token_budget: o.TokenBudget = None,
+    threads: o.Threads = None,
+    n_ctx: o.NCtx = None,
+    system_prompt: o.SystemPrompt = None,
+    step_delimiter: o.StepDelimiter = None,
+    gold: Annotated[str | None, typer.Option(help="Reference answer to check against.")] = None,
+    seed: int = 0,
+    file: o.File = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    merges: o.Merges = False,
+    verbose: o.Verbose = False,
+    progress: o.Progress = None,
+    save_tree: Annotated[Path | None, typer.Option(help="Write the search tree JSON.")] = None,
+    html: Annotated[Path | None, typer.Option(help="Write the tree as an HTML page.")] = None,
+) -> None:
+    """Solve a problem step by step, with or without tree search and pruning (--file: one
+    JSON line per question of a .txt or .jsonl file)."""
+    items = _items(question, file, gold, save_tree, html)
+    if min_width is not None and min_width > width:
+        fail(f"--min-width {min_width} is more than --width {width}")
+    try:
+        config = SearchConfig(
+            algorithm=search.value, width=width, simulations=simulations,
+            beam_width=beam_width, n_samples=samples, temperature=temperature, top_p=top_p,
+            c_base=c_base, c_init=c_init, prune_order=prune_order.value, keep=keep.value,
+            token_budget=token_budget, seed=seed, width_rule=width_rule.value,
+            min_width=min(_D.min_width, width) if min_width is None else min_width,
+            wave_size=wave_size, unseen_mass=unseen_mass,
+            single_group_commit=single_group_commit, adaptive_stop=adaptive_stop,
+            stop_confidence=stop_confidence,
+        )  # fmt: skip
+        protocol = _protocol(max_depth, max_step_tokens, system_prompt, step_delimiter)
+        job = _job(ctx, model, search.value, pruner.value, value, config, protocol, threads, n_ctx)
+    except user_errors() as err:
+        fail(describe(err))
+    job.merges = merges
+    display = Display(progress, verbose)
+    if items is not None:
+        raise typer.Exit(run_batch(job, items, display))
+    _solve_one(job, question, gold, display, as_json, save_tree, html)
+
+
+def _job(ctx, model, search, pruner, value, config, protocol, threads, n_ctx) -> Job:
+    """The policy, detector and value function, each built once (a batch shares them)."""
+    from .api import build_detector, build_value
+
+    backend = _backend(ctx, model, value, threads, n_ctx)
+    detector = build_detector(pruner, backend)
+    if search not in ("greedy", "sampled"):  # a single path needs no value model
+        value = build_value(value, backend, protocol)
+    return Job(backend, search, detector, value, config, protocol)
 
 
 @app.command("view")
@@ -178,7 +191,9 @@ def view_cmd(
     except ValueError as err:
         fail(str(err))
     write_tree_html(tree, out)
-    console.print(f"wrote {out}")
+    from .cli_solve import console
+
+    console.print(f"wrote {out}", highlight=False)
 
 
 def _register() -> None:

@@ -1,0 +1,186 @@
+"""The `solve` options: their choices and ranges, checked before any model loads.
+
+Choices are Enums (so `--help` lists them); ranges are checked by click or by the
+callbacks here, and every failure is one `error:` line with exit code 2 (`cli_common`).
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from .equiv.registry import DETECTORS
+from .search.width import WIDTH_RULES
+
+SEARCHES = ("greedy", "sampled", "mcts", "beam", "bon")
+SIBLING_SEARCHES = ("mcts", "beam")  # the searches that sample W siblings per expansion
+KEEP_RULES = ("first", "prior", "value", "medoid")
+PRUNE_ORDERS = ("after", "before")
+VALUE_SPECS = "selfeval, rollout[:K], prm:MODEL, prm-http:URL, constant[:V]"
+
+
+def choices(name: str, values) -> type[Enum]:
+    """A str Enum whose values are `values` (typer shows them in `--help`)."""
+    return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)
+
+
+SearchName = choices("SearchName", SEARCHES)
+PrunerName = choices("PrunerName", DETECTORS)
+KeepRule = choices("KeepRule", KEEP_RULES)
+PruneOrder = choices("PruneOrder", PRUNE_ORDERS)
+WidthRule = choices("WidthRule", WIDTH_RULES)
+GREEDY, NO_PRUNER = SearchName("greedy"), PrunerName("none")
+PRUNE_AFTER, KEEP_FIRST, FIXED_WIDTH = PruneOrder("after"), KeepRule("first"), WidthRule("fixed")
+
+
+def real(lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False):
+    """A callback that accepts a finite float in the interval (open or closed ends)."""
+    text = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open or hi == math.inf else ']'}"
+
+    def check(value: float | None) -> float | None:
+        if value is None:
+            return None
+        above = value > lo if lo_open else value >= lo
+        below = value < hi if hi_open else value <= hi
+        if not (math.isfinite(value) and above and below):
+            raise typer.BadParameter(f"{value:g} is not in {text}")
+        return value
+
+    return check
+
+
+def check_value_spec(spec: str) -> str:
+    """Refuse a value spec the registry would refuse (without building it)."""
+    name, sep, arg = spec.strip().partition(":")
+    arg = arg.strip()
+    ok = {
+        "selfeval": not sep,
+        "rollout": not sep or (arg.isdigit() and int(arg) >= 1),
+        "prm": bool(arg),
+        "prm-http": bool(arg),
+        "constant": not sep or _unit(arg),
+    }.get(name, False)
+    if not ok:
+        raise typer.BadParameter(f"{spec!r} is not a value spec; valid: {VALUE_SPECS}")
+    return spec.strip()
+
+
+def _unit(text: str) -> bool:
+    try:
+        return 0.0 <= float(text) <= 1.0
+    except ValueError:
+        return False
+
+
+def nonblank(what: str):
+    """A callback refusing blank text."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise typer.BadParameter(f"the {what} is empty")
+        return value
+
+    return check
+
+
+def unescape(text: str) -> str:
+    r"""`\n`, `\t` and `\\` as typed on a shell line become the characters they name."""
+    out, i = [], 0
+    while i < len(text):
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in "nt\\":
+            out.append({"n": "\n", "t": "\t", "\\": "\\"}[text[i + 1]])
+            i += 2
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def delimiter(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = unescape(value)
+    if not value:
+        raise typer.BadParameter("the step delimiter is empty")
+    return value
+
+
+Model = Annotated[
+    str,
+    typer.Option(help="Policy: embedded:NAME, a .gguf or HF dir, an HF id, openai:URL#MODEL."),
+]
+Search = Annotated[SearchName, typer.Option(help="The search algorithm.")]
+Pruner = Annotated[PrunerName, typer.Option(help="Equivalence detector used to prune.")]
+Value = Annotated[
+    str, typer.Option(help=f"Value function: {VALUE_SPECS}.", callback=check_value_spec)
+]
+Width = Annotated[int, typer.Option(min=1, help="Siblings sampled per expansion (W).")]
+Simulations = Annotated[int, typer.Option(min=1, help="MCTS simulations per step (S).")]
+BeamWidth = Annotated[int, typer.Option(min=1, help="Beams kept (B).")]
+Samples = Annotated[int, typer.Option(min=1, help="Best-of-N samples (N).")]
+Temperature = Annotated[float, typer.Option(help="Sampling temperature, ≥ 0.", callback=real(0))]
+TopP = Annotated[
+    float, typer.Option(help="Nucleus sampling mass, in (0, 1].", callback=real(0, 1, True))
+]
+CInit = Annotated[
+    float, typer.Option("--c-init", "--c-puct", help="PUCT c_init, ≥ 0.", callback=real(0))
+]
+CBase = Annotated[float, typer.Option(help="PUCT c_base, > 0.", callback=real(0, lo_open=True))]
+MaxDepth = Annotated[int, typer.Option(min=1, help="Most steps in a solution.")]
+MaxStepTokens = Annotated[int, typer.Option(min=1, help="Most tokens in one step.")]
+Order = Annotated[PruneOrder, typer.Option(help="Prune after scoring (the paper) or before.")]
+Keep = Annotated[KeepRule, typer.Option(help="Which member of a group survives.")]
+TokenBudget = Annotated[
+    int | None, typer.Option(min=1, help="Stop sampling past this many tokens.")
+]
+Threads = Annotated[int | None, typer.Option(min=1, help="CPU threads (llama.cpp models).")]
+NCtx = Annotated[
+    int | None, typer.Option(min=64, help="Context tokens (llama.cpp; vLLM's max_model_len).")
+]
+SystemPrompt = Annotated[
+    str | None, typer.Option(help="Replace the system prompt.", callback=nonblank("system prompt"))
+]
+StepDelimiter = Annotated[
+    str | None,
+    typer.Option(help=r"What separates steps (default a blank line, '\n\n').", callback=delimiter),
+]
+WidthRuleOpt = Annotated[
+    WidthRule, typer.Option("--width-rule", help="Siblings per expansion: fixed W, or adaptive.")
+]
+MinWidth = Annotated[
+    int | None, typer.Option(min=1, help="Adaptive width: fewest samples (≤ --width; default 2).")
+]
+WaveSize = Annotated[int, typer.Option(min=1, help="Adaptive width: samples per wave.")]
+UnseenMass = Annotated[
+    float,
+    typer.Option(help="Good–Turing: stop below this unseen mass, in (0, 1).",
+                 callback=real(0, 1, lo_open=True, hi_open=True)),
+]  # fmt: skip
+SingleGroupCommit = Annotated[
+    bool,
+    typer.Option("--single-group-commit/--no-single-group-commit",
+                 help="MCTS: commit at once when an expansion left one group."),
+]  # fmt: skip
+AdaptiveStop = Annotated[
+    bool, typer.Option("--adaptive-stop", help="Best-of-N: stop sampling once the vote is sure.")
+]
+StopConfidence = Annotated[
+    float,
+    typer.Option(help="Adaptive stop confidence, in (0.5, 1).",
+                 callback=real(0.5, 1, lo_open=True, hi_open=True)),
+]  # fmt: skip
+File = Annotated[
+    str | None,
+    typer.Option("--file", help="Questions: one a line (.txt) or JSON lines (.jsonl); - is stdin."),
+]
+Merges = Annotated[bool, typer.Option("--merges", help="With --json: every merge record.")]
+Verbose = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Each expansion's groups and merging stages.")
+]
+Progress = Annotated[
+    bool | None,
+    typer.Option("--progress/--no-progress", help="A live status line (default: on a TTY)."),
+]

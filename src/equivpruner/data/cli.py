@@ -22,9 +22,11 @@ err_console = Console(stderr=True)
 DEFAULT_DETECTORS = "cascade,levenshtein,embedding"
 
 
-def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+def _fail(message: str | BaseException) -> None:
+    """One `error:` line, exit code 2; file errors read `FILE:LINE: what is wrong`."""
+    from ..cli_common import describe, fail
+
+    fail(message if isinstance(message, str) else describe(message))
 
 
 def _user_errors() -> tuple:
@@ -107,7 +109,7 @@ def harvest(
                 write_pairs(batch, out, append=True)
                 rows += batch
     except _user_errors() as err:
-        _fail(str(err))
+        _fail(err)
     _print_summary(rows, f"{len(rows)} pairs → {out}")
 
 
@@ -122,6 +124,7 @@ def harvest_trees(
 
     Rows carry `--split` (default test: such pairs are for evaluation; training refuses them).
     """
+    from ..cli_common import describe
     from .pairs import cap_per_problem, write_pairs
     from .tree_pairs import pairs_from_tree_files
 
@@ -132,7 +135,7 @@ def harvest_trees(
         rows = cap_per_problem(pairs_from_tree_files(files, split), per_problem_cap, seed)
         write_pairs(rows, out)
     except (*_user_errors(), TypeError) as err:
-        _fail(f"could not read the trees: {err}")
+        _fail(f"could not read the trees: {describe(err)}")
     _print_summary(rows, f"{len(rows)} pairs from {len(files)} trees → {out}")
 
 
@@ -161,7 +164,7 @@ def label(
         )
         write_pairs(labelled, out)
     except _user_errors() as err:
-        _fail(str(err))
+        _fail(err)
     _print_summary(labelled, f"{len(labelled)} of {len(rows)} pairs labelled → {out}")
 
 
@@ -209,7 +212,7 @@ def train_detector(
             lora=lora, merge=merge, use_context=use_context,
         )  # fmt: skip
     except _user_errors() as err:
-        _fail(str(err))
+        _fail(err)
     m = result.metrics
     best = m.get("best_val") or {}
     per_step = m.get("seconds_per_step")
@@ -294,10 +297,10 @@ def eval_detector(
         rows = load_pairs(pairs_file)
         rows = [r for r in rows if r.get("label") is not None or r.get("level") is not None]
         if not rows:
-            raise ValueError(f"{pairs_file} holds no labelled pairs")
+            raise ValueError(f"{pairs_file}: holds no labelled pairs")
         reports = [score_pairs(rows, _detector(s, checkpoint)) for s in detectors.split(",")]
     except _user_errors() as err:
-        _fail(str(err))
+        _fail(err)
     console.print(_comparison(reports))
     for r in reports:
         console.print(

@@ -14,6 +14,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _private_generation_cache(tmp_path, monkeypatch):
+    """Benches in tests share a per-test generation cache, never the user's."""
+    monkeypatch.setenv("EQUIVPRUNER_GENERATION_CACHE", str(tmp_path / "generations.sqlite"))
+
+
 @pytest.fixture
 def shared_dir() -> Path:
     if not SHARED.is_dir():

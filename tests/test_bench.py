@@ -95,7 +95,14 @@ def make_cfg(tmp_path: Path, out: str = "out", **kw) -> BenchConfig:
 
 def untimed(records) -> set[str]:
     return {
-        json.dumps({k: v for k, v in r.items() if not k.endswith("_seconds")}, sort_keys=True)
+        json.dumps(
+            {
+                k: v
+                for k, v in r.items()
+                if not k.endswith("_seconds") and not k.startswith("cache_")
+            },
+            sort_keys=True,
+        )
         for r in records
     }
 
@@ -108,7 +115,9 @@ def test_arms_see_same_problems_and_seeds(tmp_path):
     assert [r["seed"] for r in by_arm["none"]] == [problem_seed(0, k) for k in range(4)]
     assert [r["seed"] for r in by_arm["exact"]] == [r["seed"] for r in by_arm["none"]]
     first_calls = [(p, s) for p, s in backend.seeds if p.endswith("<|assistant|>\n")]
-    assert len(first_calls) == 8 and len(set(first_calls)) == 4  # each root twice, same seed
+    # the shared cache: each root is sampled once, the second arm reads the first's siblings
+    assert len(first_calls) == 4 and len(set(first_calls)) == 4
+    assert all(r["cache_hits"] > 0 for r in by_arm["exact"])
     assert all(r["status"] == "ok" for r in records)
     none, exact = by_arm["none"][0], by_arm["exact"][0]
     assert exact["siblings_kept"] < none["siblings_kept"]
@@ -124,7 +133,8 @@ def test_concurrency_matches_sequential_and_respects_thread_safety(tmp_path):
     assert untimed(par) == untimed(seq)
     unsafe = UnsafeBackend(0.01)
     assert not is_thread_safe(unsafe) and is_thread_safe(SlowBackend())
-    run_bench(make_cfg(tmp_path, "unsafe", concurrency=4), backend=unsafe, progress=False)
+    cfg = make_cfg(tmp_path, "unsafe", concurrency=4, cache="none")
+    run_bench(cfg, backend=unsafe, progress=False)
     assert unsafe.max_active == 1
 
 

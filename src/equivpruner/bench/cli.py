@@ -80,6 +80,8 @@ def build_config(config: Path | None, overrides: dict) -> BenchConfig:
         for spec in data["datasets"]:
             spec["split"] = split or spec["split"]
             spec["limit"] = limit if limit is not None else spec["limit"]
+    if overrides.get("pruners") is not None:
+        data["arms"] = None  # --pruners replaces the config's arms
     data.update({k: v for k, v in overrides.items() if v is not None})
     return BenchConfig.from_dict(data)
 
@@ -115,6 +117,13 @@ def bench(
     ] = None,
     ray: Annotated[str | None, typer.Option(help="Ray cluster address, `auto` or `local`.")] = None,
     report_only: Annotated[bool, typer.Option(help="Only (re)write the report of --out.")] = False,
+    cache: Annotated[
+        Path | None,
+        typer.Option(help="Generation cache file shared by arms and runs (default: user cache)."),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Generate every sample, cache nothing.")
+    ] = False,
 ) -> None:
     """Run every pruner arm on the same problems and seeds; write a side-by-side report."""
     overrides = dict(
@@ -123,6 +132,7 @@ def bench(
         pruners=pruners, seed=seed, model=model, max_depth=max_depth,
         max_step_tokens=max_step_tokens, temperature=temperature, concurrency=concurrency,
         ray_address=ray, out=str(out),
+        cache="none" if no_cache else (str(cache) if cache else None),
     )  # fmt: skip
     run_and_report(out, config, overrides, report_only)
 

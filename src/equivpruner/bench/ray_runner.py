@@ -15,9 +15,10 @@ from collections.abc import Callable
 
 from ..data.problems import Problem
 from .config import BenchConfig, BenchError
-from .runner import Job, make_detectors, solve_job
+from .runner import Job, arm_pruners, make_detectors, solve_job, with_cache
 
 _DETECTORS: dict[str, object] = {}  # per worker process
+_CACHED: dict[int, object] = {}  # the policy behind the generation cache, per worker process
 
 
 def _solve_remote(cfg_data: dict, job_data: dict, backend=None, detectors=None):
@@ -28,11 +29,17 @@ def _solve_remote(cfg_data: dict, job_data: dict, backend=None, detectors=None):
         from ..llm.loader import load_policy
 
         backend = load_policy(cfg.model)  # cached per worker process
+    key = id(backend)
+    if key not in _CACHED:
+        _CACHED[key] = with_cache(cfg, backend)  # every worker shares the one sqlite file
+    backend = _CACHED[key]
     if detectors and job.arm in detectors:
         detector = detectors[job.arm]
     else:
         if job.arm not in _DETECTORS:
-            _DETECTORS.update(make_detectors([job.arm], backend=backend))
+            _DETECTORS.update(
+                make_detectors([job.arm], backend=backend, pruners=arm_pruners(cfg))
+            )
         detector = _DETECTORS[job.arm]
     record, tree = solve_job(job, cfg, backend, detector)
     return record, tree.to_dict() if tree is not None else None

@@ -62,13 +62,30 @@ def load_all_problems(cfg: BenchConfig) -> list[Problem]:
     return problems
 
 
+def _interleaved(problems: list[Problem]) -> list[Problem]:
+    """Round-robin across datasets, each in its own order."""
+    by_source: dict[str, list[Problem]] = {}
+    for p in problems:
+        by_source.setdefault(p.source, []).append(p)
+    queues = list(by_source.values())
+    out = []
+    for k in range(max((len(q) for q in queues), default=0)):
+        out += [q[k] for q in queues if k < len(q)]
+    return out
+
+
 def plan_jobs(cfg: BenchConfig, problems: list[Problem]) -> list[Job]:
-    """Problem-major order, so an interrupted run still has paired results."""
-    return [
-        Job(arm, p, k, problem_seed(cfg.seed, k))
-        for k, p in enumerate(problems)
-        for arm in cfg.pruners
-    ]
+    """Problem-major order, so an interrupted run still has paired results. With `block`
+    B > 1, each block of B problems runs arm-major: B workers solve the first arm's problems
+    side by side, and the later arms then find those states in the generation cache."""
+    if cfg.interleave:
+        problems = _interleaved(problems)
+    indexed = list(enumerate(problems))
+    jobs = []
+    for start in range(0, len(indexed), cfg.block):
+        block = indexed[start : start + cfg.block]
+        jobs += [Job(arm, p, k, problem_seed(cfg.seed, k)) for arm in cfg.pruners for k, p in block]
+    return jobs
 
 
 def _base_record(job: Job) -> dict:
@@ -105,6 +122,11 @@ def ok_record(job: Job, result) -> dict:
         "value_calls": s.phases["value"].calls,
         "value_seconds": round(s.phases["value"].seconds, 4),
         "wall_seconds": round(s.wall_seconds, 4),
+        "generation_seconds": round(
+            sum(s.phases[p].seconds for p in ("expansion", "rollout", "value")), 4
+        ),
+        "width_stops": dict(s.width_stops),
+        "single_group_commits": s.single_group_commits,
         "budget_exhausted": bool(result.budget_exhausted),
         "tree": job.tree_path(),
     }
@@ -147,29 +169,68 @@ def solve_job(job: Job, cfg: BenchConfig, backend, detector) -> tuple[dict, obje
     from ..api import solve
 
     start = time.perf_counter()
+    take = getattr(backend, "take_counters", None)
+    if take is not None:
+        take()  # start this problem's cache counters from zero
     try:
         result = solve(
             job.problem.question,
             model=backend,
-            search=cfg.search,
+            search=cfg.arm_search(job.arm),
             pruner=detector,
             value=cfg.value,
-            config=cfg.search_config(job.seed),
+            config=cfg.search_config(cfg.seed, job.arm),
             protocol=cfg.protocol(),
             gold=job.problem.answer,
-            seed=job.seed,
+            seed=cfg.seed,  # seeds are keyed by state: the run seed and the prompt
         )
     except FAILURES as err:
         return failed_record(job, err, time.perf_counter() - start), None
-    return ok_record(job, result), result.tree
+    record = ok_record(job, result)
+    if take is not None:
+        counters = take()
+        record.update(
+            cache_hits=counters.hits,
+            cache_misses=counters.misses,
+            cache_saved_seconds=round(counters.saved_seconds, 4),
+        )
+    return record, result.tree
 
 
-def make_detectors(names: Iterable[str], overrides: Mapping | None = None, backend=None):
+def cache_path(cfg: BenchConfig) -> Path | None:
+    """Where the run's generation cache lives (None: no cache)."""
+    if not cfg.cache or str(cfg.cache).lower() in ("none", "off", "false"):
+        return None
+    if cfg.cache == "auto":
+        import os
+
+        from ..llm.registry import cache_dir
+
+        env = os.environ.get("EQUIVPRUNER_GENERATION_CACHE")
+        return Path(env) if env else cache_dir() / "generations.sqlite"
+    return Path(cfg.cache)
+
+
+def with_cache(cfg: BenchConfig, backend):
+    """`backend` behind the run's shared generation cache (as it is without one)."""
+    path = cache_path(cfg)
+    if path is None or hasattr(backend, "take_counters"):
+        return backend
+    from ..llm.cache import CachedBackend, GenerationCache
+
+    return CachedBackend(backend, GenerationCache(path))
+
+
+def make_detectors(
+    names: Iterable[str], overrides: Mapping | None = None, backend=None, pruners=None
+):
     """One detector per arm, built once; objects in `overrides` win over registry names.
 
-    `llm-judge` judges with the policy `backend`; `cross-encoder:PATH` loads checkpoint PATH.
+    `pruners` maps an arm name to its pruner spec (default: the arm's name). `llm-judge`
+    judges with the policy `backend`; `cross-encoder:PATH` loads checkpoint PATH.
     """
     overrides = overrides or {}
+    pruners = pruners or {}
     out = {}
     for name in names:
         if name in overrides:
@@ -177,7 +238,7 @@ def make_detectors(names: Iterable[str], overrides: Mapping | None = None, backe
             continue
         from ..equiv.registry import make_detector
 
-        key, _, arg = name.partition(":")
+        key, _, arg = str(pruners.get(name, name)).partition(":")
         opts: dict = {}
         if key.strip().lower().replace("_", "-") == "llm-judge":
             opts["backend"] = backend
@@ -187,8 +248,15 @@ def make_detectors(names: Iterable[str], overrides: Mapping | None = None, backe
     return out
 
 
+def arm_pruners(cfg: BenchConfig) -> dict[str, str]:
+    return {a["name"]: a["pruner"] for a in cfg.arms or []}
+
+
 def is_thread_safe(backend) -> bool:
     """A backend's `thread_safe` attribute, else whether its class (or a base) is known to be."""
+    inner = getattr(backend, "backend", None)  # a cache wrapper is as safe as what it wraps
+    if inner is not None and hasattr(backend, "take_counters"):
+        return is_thread_safe(inner)
     flag = getattr(backend, "thread_safe", None)
     if flag is not None:
         return bool(flag)
@@ -230,7 +298,8 @@ def _run_local(cfg, todo, on_done, backend, detectors, tracker) -> None:
         from ..llm.loader import load_policy
 
         backend = load_policy(cfg.model)
-    dets = make_detectors(cfg.pruners, detectors, backend)
+    backend = with_cache(cfg, backend)
+    dets = make_detectors(cfg.pruners, detectors, backend, arm_pruners(cfg))
     workers = min(cfg.concurrency, max(1, len(todo)))
     if workers > 1 and not is_thread_safe(backend):
         tracker.note(

@@ -17,7 +17,7 @@ from .api import DEFAULT_MODEL
 from .cli_common import OneLineErrors, describe, fail, user_errors
 from .cli_solve import Display, Job, print_result, run_batch, why_no_answer, write_json
 from .search import SearchConfig, Tree
-from .steps import StepProtocol
+from .steps import StepProtocol, check_question
 
 app = typer.Typer(
     cls=OneLineErrors,
@@ -55,6 +55,10 @@ def _items(question, file, gold, save_tree, html):
     if file is None:
         if question is None:
             fail("give a question, or --file FILE (- for stdin)")
+        try:
+            check_question(question)
+        except ValueError as err:
+            fail(describe(err))
         return None
     if question is not None:
         fail("give a question or --file, not both")
@@ -80,8 +84,8 @@ def _solve_one(job: Job, question, gold, display, as_json, save_tree, html) -> N
     try:
         with display:
             result = job.run(question, gold, display)
-    except user_errors() as err:
-        fail(describe(err))
+    except user_errors() as err:  # the inputs passed their checks: the work failed
+        fail(describe(err), 1)
     if save_tree:
         result.tree.save(save_tree)
     if html:

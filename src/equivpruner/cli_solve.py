@@ -23,6 +23,10 @@ def short(text: str, width: int = 100) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 class Display:
     """The progress line (a rich status on a TTY; with `--progress` and no TTY, one line per
     simulation or expansion) and the `--verbose` log of groups and merges, all on stderr."""
@@ -88,7 +92,7 @@ class Display:
         if new_expansion:
             self.parent = data["parent"]
             info = data.get("expansion") or {}
-            what = ", ".join(f"{info[k]} {k}" for k in ("samples", "groups") if k in info)
+            what = ", ".join(plural(info[k], k[:-1]) for k in ("samples", "groups") if k in info)
             stop = f", stopped: {info['stop']}" if info.get("stop") else ""
             self._print(
                 f"expansion of node {data['parent']} (depth {data['depth']}): {what}{stop}"

@@ -82,3 +82,18 @@ def test_count_tokens_and_context_overflow(llm):
     assert llm.count_tokens("Hello world") >= 2
     with pytest.raises(BackendError, match="context"):
         llm.generate(["word " * 2000], GenerationParams(max_tokens=4))
+
+
+def test_kth_sample_is_the_same_in_a_wave_of_one_or_five_and_in_a_rerun(llm):
+    """State-keyed seeds: sample k at a prompt uses seed + k, whatever the wave size."""
+    prompt = llm.chat_prompt(MESSAGES)
+    params = GenerationParams(n=5, stop=("\n\n",), temperature=0.9, max_tokens=24, seed=7)
+    [wave] = llm.generate([prompt], params)
+    ones = [
+        llm.generate([prompt], GenerationParams(**{**params.__dict__, "n": 1, "index": k}))[0][0]
+        for k in range(5)
+    ]
+    assert [c.text for c in ones] == [c.text for c in wave]
+    [again] = llm.generate([prompt], params)
+    assert [c.text for c in again] == [c.text for c in wave]
+    assert len({c.text for c in wave}) > 1  # the seeds do differ between samples

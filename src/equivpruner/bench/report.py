@@ -11,6 +11,7 @@ import yaml
 
 from .config import BenchError
 from .metrics import BOOTSTRAP_REPS, BOOTSTRAP_SEED, VANILLA, summarize, token_ratios
+from .paired import paired_section
 from .store import RESULTS, read_results
 
 CSV_COLUMNS = (
@@ -262,6 +263,7 @@ def write_report(out_dir: str | Path) -> list[dict]:
         lines += [f"## Summary ({name})", ""]
         lines += _summary_md([r for r in rows if r["dataset"] == name]) + [""]
     lines += [f"![{p.stem}]({p.name})" for p in plots if p is not None] + [""]
+    lines += paired_section(by_arm)
     failed = [r for r in records if r.get("status") != "ok"]
     if failed:
         lines += ["## Failed problems", ""]

@@ -111,6 +111,7 @@ def test_no_question_and_conflicting_inputs(tmp_path):
     assert "--gold takes one question" in line
     line = one_error_line(real_cli("solve", "--file", str(qfile), "--save-tree", "t.json"))
     assert "--save-tree" in line
+    assert "give --json too" in one_error_line(real_cli("solve", "--merges", Q))
 
 
 @checks_first

@@ -132,19 +132,21 @@ def solve_cmd(
     n_ctx: o.NCtx = None,
     system_prompt: o.SystemPrompt = None,
     step_delimiter: o.StepDelimiter = None,
-    gold: Annotated[str | None, typer.Option(help="Reference answer to check against.")] = None,
-    seed: int = 0,
+    gold: Annotated[str | None, o.opt(o.IO, help="Reference answer to check against.")] = None,
+    seed: Annotated[int, o.opt(o.SEARCH, help="Seed of the search's sampling.")] = 0,
     file: o.File = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: Annotated[bool, o.opt(o.IO, "--json", help="One JSON line.")] = False,
     merges: o.Merges = False,
     verbose: o.Verbose = False,
     progress: o.Progress = None,
-    save_tree: Annotated[Path | None, typer.Option(help="Write the search tree JSON.")] = None,
-    html: Annotated[Path | None, typer.Option(help="Write the tree as an HTML page.")] = None,
+    save_tree: Annotated[Path | None, o.opt(o.IO, help="Write the search tree JSON.")] = None,
+    html: Annotated[Path | None, o.opt(o.IO, help="Write the tree as an HTML page.")] = None,
 ) -> None:
     """Solve a problem step by step, with or without tree search and pruning (--file: one
     JSON line per question of a .txt or .jsonl file)."""
     items = _items(question, file, gold, save_tree, html)
+    if merges and not as_json and items is None:
+        fail("--merges adds the merge records to --json output; give --json too")
     if min_width is not None and min_width > width:
         fail(f"--min-width {min_width} is more than --width {width}")
     try:

@@ -22,6 +22,14 @@ PRUNE_ORDERS = ("after", "before")
 VALUE_SPECS = "selfeval, rollout[:K], prm:MODEL, prm-http:URL, constant[:V]"
 
 
+MODEL, SEARCH, ADAPTIVE, IO = "Model", "Search", "Adaptive width and stopping", "Input and output"
+
+
+def opt(panel: str, *decls, **kwargs):
+    """A typer option shown under `panel` in `--help`."""
+    return typer.Option(*decls, rich_help_panel=panel, **kwargs)
+
+
 def choices(name: str, values) -> type[Enum]:
     """A str Enum whose values are `values` (typer shows them in `--help`)."""
     return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)
@@ -110,77 +118,77 @@ def delimiter(value: str | None) -> str | None:
 
 Model = Annotated[
     str,
-    typer.Option(help="Policy: embedded:NAME, a .gguf or HF dir, an HF id, openai:URL#MODEL."),
+    opt(MODEL, help="Policy: embedded:NAME, a .gguf or HF dir, an HF id, openai:URL#MODEL."),
 ]
-Search = Annotated[SearchName, typer.Option(help="The search algorithm.")]
-Pruner = Annotated[PrunerName, typer.Option(help="Equivalence detector used to prune.")]
+Search = Annotated[SearchName, opt(SEARCH, help="The search algorithm.")]
+Pruner = Annotated[PrunerName, opt(SEARCH, help="Equivalence detector used to prune.")]
 Value = Annotated[
-    str, typer.Option(help=f"Value function: {VALUE_SPECS}.", callback=check_value_spec)
+    str, opt(SEARCH, help=f"Value function: {VALUE_SPECS}.", callback=check_value_spec)
 ]
-Width = Annotated[int, typer.Option(min=1, help="Siblings sampled per expansion (W).")]
-Simulations = Annotated[int, typer.Option(min=1, help="MCTS simulations per step (S).")]
-BeamWidth = Annotated[int, typer.Option(min=1, help="Beams kept (B).")]
-Samples = Annotated[int, typer.Option(min=1, help="Best-of-N samples (N).")]
-Temperature = Annotated[float, typer.Option(help="Sampling temperature, ≥ 0.", callback=real(0))]
+Width = Annotated[int, opt(SEARCH, min=1, help="Siblings sampled per expansion (W).")]
+Simulations = Annotated[int, opt(SEARCH, min=1, help="MCTS simulations per step (S).")]
+BeamWidth = Annotated[int, opt(SEARCH, min=1, help="Beams kept (B).")]
+Samples = Annotated[int, opt(SEARCH, min=1, help="Best-of-N samples (N).")]
+Temperature = Annotated[float, opt(SEARCH, help="Sampling temperature, ≥ 0.", callback=real(0))]
 TopP = Annotated[
-    float, typer.Option(help="Nucleus sampling mass, in (0, 1].", callback=real(0, 1, True))
+    float, opt(SEARCH, help="Nucleus sampling mass, in (0, 1].", callback=real(0, 1, True))
 ]
 CInit = Annotated[
-    float, typer.Option("--c-init", "--c-puct", help="PUCT c_init, ≥ 0.", callback=real(0))
+    float, opt(SEARCH, "--c-init", "--c-puct", help="PUCT c_init, ≥ 0.", callback=real(0))
 ]
-CBase = Annotated[float, typer.Option(help="PUCT c_base, > 0.", callback=real(0, lo_open=True))]
-MaxDepth = Annotated[int, typer.Option(min=1, help="Most steps in a solution.")]
-MaxStepTokens = Annotated[int, typer.Option(min=1, help="Most tokens in one step.")]
-Order = Annotated[PruneOrder, typer.Option(help="Prune after scoring (the paper) or before.")]
-Keep = Annotated[KeepRule, typer.Option(help="Which member of a group survives.")]
+CBase = Annotated[float, opt(SEARCH, help="PUCT c_base, > 0.", callback=real(0, lo_open=True))]
+MaxDepth = Annotated[int, opt(SEARCH, min=1, help="Most steps in a solution.")]
+MaxStepTokens = Annotated[int, opt(SEARCH, min=1, help="Most tokens in one step.")]
+Order = Annotated[PruneOrder, opt(SEARCH, help="Prune after scoring (the paper) or before.")]
+Keep = Annotated[KeepRule, opt(SEARCH, help="Which member of a group survives.")]
 TokenBudget = Annotated[
-    int | None, typer.Option(min=1, help="Stop sampling past this many tokens.")
+    int | None, opt(SEARCH, min=1, help="Stop sampling past this many tokens.")
 ]
-Threads = Annotated[int | None, typer.Option(min=1, help="CPU threads (llama.cpp models).")]
+Threads = Annotated[int | None, opt(MODEL, min=1, help="CPU threads (llama.cpp models).")]
 NCtx = Annotated[
-    int | None, typer.Option(min=64, help="Context tokens (llama.cpp; vLLM's max_model_len).")
+    int | None, opt(MODEL, min=64, help="Context tokens (llama.cpp; vLLM's max_model_len).")
 ]
 SystemPrompt = Annotated[
-    str | None, typer.Option(help="Replace the system prompt.", callback=nonblank("system prompt"))
+    str | None, opt(MODEL, help="Replace the system prompt.", callback=nonblank("system prompt"))
 ]
 StepDelimiter = Annotated[
     str | None,
-    typer.Option(help=r"What separates steps (default a blank line, '\n\n').", callback=delimiter),
+    opt(MODEL, help=r"What separates steps (default a blank line, '\n\n').", callback=delimiter),
 ]
 WidthRuleOpt = Annotated[
-    WidthRule, typer.Option("--width-rule", help="Siblings per expansion: fixed W, or adaptive.")
+    WidthRule, opt(ADAPTIVE, "--width-rule", help="Siblings per expansion: fixed W, or adaptive.")
 ]
 MinWidth = Annotated[
-    int | None, typer.Option(min=1, help="Adaptive width: fewest samples (≤ --width; default 2).")
+    int | None, opt(ADAPTIVE, min=1, help="Adaptive width: fewest samples (≤ --width; default 2).")
 ]
-WaveSize = Annotated[int, typer.Option(min=1, help="Adaptive width: samples per wave.")]
+WaveSize = Annotated[int, opt(ADAPTIVE, min=1, help="Adaptive width: samples per wave.")]
 UnseenMass = Annotated[
     float,
-    typer.Option(help="Good–Turing: stop below this unseen mass, in (0, 1).",
+    opt(ADAPTIVE, help="Good–Turing: stop below this unseen mass, in (0, 1).",
                  callback=real(0, 1, lo_open=True, hi_open=True)),
 ]  # fmt: skip
 SingleGroupCommit = Annotated[
     bool,
-    typer.Option("--single-group-commit/--no-single-group-commit",
+    opt(ADAPTIVE, "--single-group-commit/--no-single-group-commit",
                  help="MCTS: commit at once when an expansion left one group."),
 ]  # fmt: skip
 AdaptiveStop = Annotated[
-    bool, typer.Option("--adaptive-stop", help="Best-of-N: stop sampling once the vote is sure.")
+    bool, opt(ADAPTIVE, "--adaptive-stop", help="Best-of-N: stop sampling once the vote is sure.")
 ]
 StopConfidence = Annotated[
     float,
-    typer.Option(help="Adaptive stop confidence, in (0.5, 1).",
+    opt(ADAPTIVE, help="Adaptive stop confidence, in (0.5, 1).",
                  callback=real(0.5, 1, lo_open=True, hi_open=True)),
 ]  # fmt: skip
 File = Annotated[
     str | None,
-    typer.Option("--file", help="Questions: one a line (.txt) or JSON lines (.jsonl); - is stdin."),
+    opt(IO, "--file", help="Questions: one a line (.txt) or JSON lines (.jsonl); - is stdin."),
 ]
-Merges = Annotated[bool, typer.Option("--merges", help="With --json: every merge record.")]
+Merges = Annotated[bool, opt(IO, "--merges", help="With --json: every merge record.")]
 Verbose = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Each expansion's groups and merging stages.")
+    bool, opt(IO, "--verbose", "-v", help="Each expansion's groups and merging stages.")
 ]
 Progress = Annotated[
     bool | None,
-    typer.Option("--progress/--no-progress", help="A live status line (default: on a TTY)."),
+    opt(IO, "--progress/--no-progress", help="A live status line (default: on a TTY)."),
 ]

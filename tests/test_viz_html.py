@@ -135,3 +135,14 @@ def test_two_thousand_nodes_render_fast_and_small(tmp_path):
     data = _embedded(out.read_text(encoding="utf-8"))
     assert len(data["nodes"]) == 2000
     assert data["chosen_path"] == tree.chosen_path
+
+
+def test_expansion_records_reach_the_viewer():
+    tree = Tree(question="q")
+    tree.root.expansion = {"samples": 2, "groups": 1, "stop": "no-new-group"}
+    tree.add_child(tree.root, "a")
+    data = _embedded(render_tree_html(tree))
+    assert data["nodes"][0]["expansion"] == {"samples": 2, "groups": 1, "stop": "no-new-group"}
+    assert data["nodes"][1]["expansion"] is None
+    js = resources.files("equivpruner.viz").joinpath("viewer.js").read_text(encoding="utf-8")
+    assert "n.expansion" in js and "stopped by" in js

@@ -95,6 +95,7 @@ def _node_payload(node: Node) -> dict:
         "finish_reason": node.finish_reason,
         "tokens": node.tokens,
         "merged": merged,
+        "expansion": node.expansion,  # samples taken, groups kept, stop reason (or None)
     }
 
 

@@ -130,6 +130,11 @@
     out.push(chip("tok", fmt(n.tokens) + " tok", "generated tokens"));
     if (n.terminal) out.push(chip("terminal", "terminal", "finish: " + n.finish_reason));
     if (n.merged.length) out.push(chip("merged-count", "+" + n.merged.length + " merged"));
+    if (n.expansion) {
+      const e = n.expansion;
+      out.push(chip("expansion", e.samples + " sampled → " + e.groups + " kept",
+        "its expansion: samples taken, groups kept, stopped by " + e.stop));
+    }
     return out;
   }
 

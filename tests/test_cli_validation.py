@@ -112,6 +112,9 @@ def test_no_question_and_conflicting_inputs(tmp_path):
     line = one_error_line(real_cli("solve", "--file", str(qfile), "--save-tree", "t.json"))
     assert "--save-tree" in line
     assert "give --json too" in one_error_line(real_cli("solve", "--merges", Q))
+    line = one_error_line(real_cli("solve", "--save-tree", str(tmp_path / "no" / "t.json"), Q))
+    assert "has no such folder" in line
+    assert "is a directory" in one_error_line(real_cli("solve", "--html", str(tmp_path), Q))
 
 
 @checks_first
@@ -198,3 +201,8 @@ def test_an_empty_first_step_says_why_also_in_json():
     assert result.exit_code == 1
     record = json.loads(result.stdout)
     assert record["steps"] == [] and "wrote no first step" in record["reason"]
+
+
+def test_a_backend_failure_during_the_search_is_one_line_exit_1():
+    line = one_error_line(cli("solve", "--search", "mcts", "FAIL on this question"), code=1)
+    assert line == "error: the server went away"

@@ -59,6 +59,10 @@ def _items(question, file, gold, save_tree, html):
             check_question(question)
         except ValueError as err:
             fail(describe(err))
+        for flag, path in (("--save-tree", save_tree), ("--html", html)):
+            if path is not None and (path.is_dir() or not path.parent.is_dir()):
+                what = "is a directory" if path.is_dir() else "has no such folder"
+                fail(f"{flag} {path}: {what}")
         return None
     if question is not None:
         fail("give a question or --file, not both")
@@ -86,12 +90,15 @@ def _solve_one(job: Job, question, gold, display, as_json, save_tree, html) -> N
             result = job.run(question, gold, display)
     except user_errors() as err:  # the inputs passed their checks: the work failed
         fail(describe(err), 1)
-    if save_tree:
-        result.tree.save(save_tree)
-    if html:
-        from .viz import write_tree_html
+    try:
+        if save_tree:
+            result.tree.save(save_tree)
+        if html:
+            from .viz import write_tree_html
 
-        write_tree_html(result.tree, html)
+            write_tree_html(result.tree, html)
+    except OSError as err:
+        fail(describe(err), 1)
     if as_json:
         write_json(job.record(result))
     elif result.steps:

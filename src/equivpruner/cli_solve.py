@@ -50,7 +50,7 @@ class Display:
 
     def __enter__(self) -> Display:
         if self.live:
-            self.status = err_console.status(self.line())
+            self.status = err_console.status(f"{self.label}starting the search…")
             self.status.start()
         return self
 

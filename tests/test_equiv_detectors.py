@@ -16,8 +16,9 @@ from equivpruner.equiv.llm_judge import (
     parse_level,
 )
 from equivpruner.equiv.normalize import normalize, normalize_math
+from equivpruner.equiv.quantity import Aboutness, Topic, named_apart, numbers_in, same_subject
 from equivpruner.equiv.registry import DETECTORS, make_detector
-from equivpruner.equiv.symbolic import SymbolicDetector
+from equivpruner.equiv.symbolic import SAME_MATHS, SymbolicDetector
 from equivpruner.llm.base import Completion
 
 CTX = Context("Walter bought 60 apples and ate 2/5 of them. How many are left?")
@@ -111,6 +112,72 @@ def test_symbolic_ignores_facts_restated_from_the_question():
     a, b = "Since $a + b = 1$, use AM-GM.", "Given $a + b = 1$, use Lagrange multipliers."
     assert verdict(SymbolicDetector(), a, b, Context()).equivalent is True
     assert verdict(SymbolicDetector(), a, b, ctx).equivalent is None
+
+
+SHELVES = Context(
+    "The bottom shelf holds 20 books. The top shelf holds 5 fewer books than the bottom "
+    "shelf. How many books are on both shelves?"
+)
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        # The same arithmetic about a different quantity of the question: no merge.
+        ("The top shelf has 20 - 5 = 15 books.", "The bottom shelf has 20 - 5 = 15 books.", None),
+        (r"Top shelf: \( 20 - 5 = 15 \) books.", r"Bottom shelf: \( 20 - 5 = 15 \) books.", None),
+        # One step also claims more: a number the other never states ...
+        (
+            "The top shelf has 20 - 5 = 15 books.",
+            "The top shelf has 20 - 5 = 15 books, so 35 books in all.",
+            None,
+        ),
+        # ... or a long claim in words the parser does not read.
+        (
+            "The top shelf has 20 - 5 = 15 books.",
+            "The top shelf has 20 - 5 = 15 books. This contradicts what we assumed about "
+            "librarians stacking volumes alphabetically, hence reconsider everything carefully.",
+            None,
+        ),
+        # The same quantity in other words, or with one naming more: still merged.
+        ("The top shelf has 20 - 5 = 15 books.", "Top shelf: 20 - 5 = 15.", True),
+        ("The top shelf has 20 - 5 = 15 books.", "On the top shelf: 20 - 5 = 15 books.", True),
+    ],
+)
+def test_symbolic_requires_the_same_subject(a, b, expected):
+    for x, y in ((a, b), (b, a)):
+        v = verdict(SymbolicDetector(), x, y, SHELVES)
+        assert v.equivalent is expected
+        if expected is None:
+            assert v.probability == SAME_MATHS  # the maths agrees; a later stage decides
+
+
+def test_symbolic_refuses_different_units_of_the_same_result():
+    ctx = Context("6 lemons yield 1 cup of juice. How many lemons for a gallon of lemonade?")
+    a = r"Each gallon holds \[ \frac{1 \text{ cup}}{6} = \frac{1}{6} \text{ cup per gallon} \]"
+    b = r"So 6 lemons need \[ \frac{1 \text{ cup}}{6} = \frac{1}{6} \text{ cup of juice} \]"
+    assert verdict(SymbolicDetector(), a, b, ctx).equivalent is None
+
+
+def test_quantity_evidence():
+    topic = Topic.of(SHELVES.question)
+    top = Aboutness.of("The top shelf has 20 - 5 = 15 books.", topic)
+    bottom = Aboutness.of("The bottom shelf has 20 - 5 = 15 books.", topic)
+    assert top.named == {"top", "shelf", "book"} and top.numbers == {"15"}
+    assert named_apart(top, bottom) and not same_subject(top, bottom)
+    assert numbers_in("three apples and 2.50 dollars") == {"3", "2.5"}
+    assert "walter" in Topic.of("Walter has 3 apples.").names
+
+
+def test_lexical_band_needs_the_same_operators():
+    a = "daily_eggs = eggs_per_day + breakfast_eggs + muffin_eggs"
+    b = "daily_eggs = eggs_per_day * breakfast_eggs + muffin_eggs"
+    assert ratio(normalize(a), normalize(b)) >= 0.95
+    assert verdict(LevenshteinDetector(0.95, same_numbers=True), a, b).equivalent is True
+    strict = LevenshteinDetector.bands(None, same_numbers=True, same_operators=True)
+    assert verdict(strict, a, b).equivalent is None
+    assert verdict(strict, a, a + " ").equivalent is True
+    assert verdict(CascadeDetector(final=None), a, b).equivalent is False  # fallback too
 
 
 def test_levenshtein_modes():

@@ -103,3 +103,77 @@ def test_dev_file_loads_and_scores(shared_dir):
     rows = load_pairs(path)
     report = score_pairs(rows, ExactDetector())
     assert report.n == len(rows) and report.fp == 0
+
+
+class TwoStages:
+    """Stage "first" merges pairs whose steps start alike (right or wrong); "second" decides the
+    rest: equivalent when both steps end alike."""
+
+    name = "two-stage"
+
+    def compare(self, steps, pairs, context):
+        out = []
+        for i, j in pairs:
+            a, b = steps[i].split(), steps[j].split()
+            if a[0] == b[0]:
+                out.append(Verdict(i, j, True, 1.0, "first"))
+            else:
+                out.append(Verdict(i, j, a[-1] == b[-1], 0.5, "second"))
+        return out
+
+
+STAGE_ROWS = [
+    {"step_a": "add 1", "step_b": "add 2", "label": 1},  # first: right merge
+    {"step_a": "mul 3", "step_b": "mul 4", "label": 0},  # first: false merge
+    {"step_a": "x z", "step_b": "y z", "label": 1},  # second: right merge
+    {"step_a": "x z", "step_b": "y w", "label": 1},  # second: wrong reject
+    {"step_a": "p q", "step_b": "r s", "label": 0},  # second: right reject
+    {"step_a": "p t", "step_b": "r u", "label": 0},  # second: right reject
+]
+
+
+def test_per_stage_precision_on_merges_and_rejects():
+    report = score_pairs(STAGE_ROWS, TwoStages())
+    rows = {r["stage"]: r for r in report.stage_precision()}
+    assert rows["first"]["pairs"] == 2 and rows["first"]["merges"] == 2
+    assert rows["first"]["merge_precision"] == pytest.approx(0.5)
+    assert rows["first"]["reject_precision"] is None  # it rejected nothing
+    assert (rows["second"]["merges"], rows["second"]["rejects"]) == (1, 3)
+    assert rows["second"]["merge_precision"] == 1.0
+    assert rows["second"]["reject_precision"] == pytest.approx(2 / 3)
+    text = report.format()
+    header = "| deciding stage | pairs | merges | merge precision | rejects | reject precision |"
+    assert header in text
+    assert "| first | 2 | 2 | 0.500 | 0 | — |" in text
+    assert "| second | 4 | 1 | 1.000 | 3 | 0.667 |" in text
+
+
+def test_eval_detector_reports_stages_and_the_band(tmp_path):
+    from typer.testing import CliRunner
+
+    from equivpruner.cli import app
+
+    rows = [
+        {"question": "q", "step_a": "3 × 4 = 12", "step_b": "4 × 3 = 12", "label": 1},
+        {"question": "q", "step_a": "48/2 = 24", "step_b": "48/2 = 25", "label": 0},
+        {"question": "q", "step_a": "Same step.", "step_b": "Same step.", "label": 1},
+        {"question": "q", "step_a": "Let's go.", "step_b": "Read it twice.", "label": 0},
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "m.json"
+    res = CliRunner().invoke(
+        app, ["eval-detector", str(path), "--detectors", "cascade,cascade-strict",
+              "--json", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "deciding stages" in res.output and "merge P" in res.output
+    assert "band (prune)" in res.output and "band (stop)" in res.output
+    data = {d["detector"]: d for d in json.loads(out.read_text())}
+    stages = {r["stage"]: r for r in data["cascade"]["by_stage"]}
+    assert stages["symbolic"]["merges"] == 1 and stages["symbolic"]["rejects"] == 1
+    assert stages["symbolic"]["merge_precision"] == 1.0
+    assert stages["exact"]["merges"] == 1
+    prune, stop = data["cascade"]["band"], data["cascade-strict"]["band"]
+    assert prune["operating_point"] == "prune" and stop["operating_point"] == "stop"
+    assert stop["merge_at"] >= prune["merge_at"] and prune["reject_below"] <= prune["merge_at"]

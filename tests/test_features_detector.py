@@ -14,7 +14,15 @@ from equivpruner.equiv.base import Context, all_pairs, group_steps
 from equivpruner.equiv.features import FEATURE_NAMES, FeatureDetector, FeatureExtractor
 from equivpruner.equiv.registry import make_detector
 from equivpruner.equiv.train import labelled_rows
-from equivpruner.equiv.train_features import pick_threshold, problem_folds, train_feature_model
+from equivpruner.equiv.train_features import (
+    FeatureTrainConfig,
+    merge_point,
+    operating_points,
+    pick_threshold,
+    problem_folds,
+    reject_point,
+    train_feature_model,
+)
 from equivpruner.search.tree import MergeRecord, Tree
 
 QUESTION = (
@@ -189,6 +197,23 @@ def test_operating_points_and_the_abstain_band(tmp_path):
     prune.probabilities = lambda rows: [0.45] * len(rows)
     (v,) = cascade.compare(["x apples", "y pears"], [(0, 1)], Context("q"))
     assert (v.equivalent, v.stage, v.probability) == (False, "undecided", 0.45)
+
+
+def test_operating_points_are_chosen_from_out_of_fold_probabilities():
+    # 39 right merges at 0.95 and 1 false at 0.91; 12 right and 4 false at 0.8; 39
+    # non-equivalent pairs at 0.2 and one equivalent at 0.1.
+    probs = [0.95] * 39 + [0.91] + [0.8] * 16 + [0.2] * 39 + [0.1]
+    labels = [1] * 39 + [0] + [1] * 12 + [0] * 4 + [0] * 39 + [1]
+    assert merge_point(probs, labels, 0.95) == 0.91  # 39 / 40; with 0.8 it is 51 / 56
+    assert merge_point(probs, labels, 0.99) == 0.95
+    assert merge_point(probs, labels, 0.95, min_merges=100) == 1.0  # never merge
+    assert reject_point(probs, labels, 0.95) == 0.8  # p < 0.8: 39 of 40 not equivalent
+    assert reject_point(probs, labels, 1.0) == 0.0
+    cfg = FeatureTrainConfig(prune_precision=0.95, stop_precision=0.98, reject_precision=0.95)
+    points = operating_points(probs, labels, cfg)
+    assert points["prune"]["merge_at"] == 0.91 and points["stop"]["merge_at"] == 0.95
+    assert points["prune"]["reject_below"] == points["stop"]["reject_below"] == 0.8
+    assert points["prune"]["out_of_fold_precision"] == pytest.approx(39 / 40)
 
 
 def test_cascade_strict_merges_on_more_confidence():

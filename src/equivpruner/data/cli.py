@@ -282,6 +282,33 @@ def _by_level(reports) -> Table:
     return table
 
 
+def _stage_table(report) -> Table:
+    table = Table(title=f"{report.detector}: deciding stages (precision of what each decided)")
+    for col in ("stage", "pairs", "merges", "merge P", "rejects", "reject P"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for row in report.stage_precision():
+        mp, rp = row["merge_precision"], row["reject_precision"]
+        table.add_row(
+            row["stage"], str(row["pairs"]), str(row["merges"]),
+            "—" if mp is None else f"{mp:.3f}", str(row["rejects"]),
+            "—" if rp is None else f"{rp:.3f}",
+        )  # fmt: skip
+    return table
+
+
+def _band(detector) -> dict | None:
+    """The abstaining band of a detector's final stage (a features model), if it has one."""
+    final = getattr(detector, "final", detector)
+    if not hasattr(final, "reject_below"):
+        return None
+    point = getattr(final, "operating_point", None)
+    return {
+        "operating_point": point,
+        "reject_below": final.reject_below,
+        "merge_at": final.threshold,
+    }
+
+
 def eval_detector(
     pairs_file: Annotated[Path, typer.Argument(help="labelled pairs JSONL")],
     detectors: Annotated[str, typer.Option(help="comma list of detector names")] = (
@@ -290,7 +317,8 @@ def eval_detector(
     checkpoint: Annotated[Path | None, typer.Option(help="trained detector dir")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write metrics")] = None,
 ) -> None:
-    """Score detectors side by side: accuracy, precision, recall, F1, confusion, by level."""
+    """Score detectors side by side: accuracy, precision, recall, F1, confusion, by level,
+    and each deciding stage's precision on its merges and rejects."""
     from ..equiv.metrics import load_pairs, score_pairs
 
     try:
@@ -298,16 +326,29 @@ def eval_detector(
         rows = [r for r in rows if r.get("label") is not None or r.get("level") is not None]
         if not rows:
             raise ValueError(f"{pairs_file}: holds no labelled pairs")
-        reports = [score_pairs(rows, _detector(s, checkpoint)) for s in detectors.split(",")]
+        made = [_detector(s, checkpoint) for s in detectors.split(",")]
+        reports = [score_pairs(rows, d) for d in made]
     except _user_errors() as err:
         _fail(err)
     console.print(_comparison(reports))
-    for r in reports:
+    for r, d in zip(reports, made, strict=True):
         console.print(
             f"[bold]{r.detector}[/] confusion: TP {r.tp} · FN {r.fn} · FP {r.fp} · TN {r.tn}"
         )
+        band = _band(d)
+        if band is not None:
+            console.print(
+                f"  band ({band['operating_point']}): merge at p ≥ {band['merge_at']:.3f}, "
+                f"abstain (undecided, not merged) for {band['reject_below']:.3f} ≤ p < "
+                f"{band['merge_at']:.3f}"
+            )
+        console.print(_stage_table(r))
     if any(r.by_level for r in reports):
         console.print(_by_level(reports))
     if json_out is not None:
-        data = [{**r.summary(), "by_level": r.by_level, "stages": r.stages} for r in reports]
+        data = [
+            {**r.summary(), "by_level": r.by_level, "stages": r.stages,
+             "by_stage": r.stage_precision(), "band": _band(d)}
+            for r, d in zip(reports, made, strict=True)
+        ]  # fmt: skip
         json_out.write_text(json.dumps(data, indent=1, default=dict))

@@ -1,7 +1,7 @@
 """Cascade: cheap detectors first, each pair stops at the first stage that decides.
 
 Default stages: exact match → symbolic arithmetic → lexical bands (ratio ≥ 0.95 with the
-same numbers → equivalent, ratio ≤ `lo` → not) → `final`. The registry drops the lower
+same numbers and operators → equivalent, ratio ≤ `lo` → not) → `final`. The registry drops the lower
 band (`lo=None`) in front of the features model: on its training pairs, 37 % of the sibling
 pairs the band rejected were equivalent (openers and plans worded differently), and the
 model gets those right more often. Every stage receives all pairs of the expansion still
@@ -25,14 +25,14 @@ from .symbolic import SymbolicDetector
 
 def conservative_lexical() -> LevenshteinDetector:
     """The fallback final stage: near-identical text with identical numbers."""
-    return LevenshteinDetector(threshold=0.95, same_numbers=True)
+    return LevenshteinDetector(threshold=0.95, same_numbers=True, same_operators=True)
 
 
 def default_stages(lo: float | None = 0.4, hi: float = 0.95) -> list[Detector]:
     return [
         ExactDetector(decisive_negative=False),
         SymbolicDetector(),
-        LevenshteinDetector.bands(lo, hi, same_numbers=True),
+        LevenshteinDetector.bands(lo, hi, same_numbers=True, same_operators=True),
     ]
 
 

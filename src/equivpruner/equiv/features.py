@@ -26,6 +26,7 @@ from rapidfuzz import fuzz
 
 from .base import Context, Verdict
 from .normalize import normalize, pair_keys
+from .quantity import Aboutness, Topic, named_apart
 from .symbolic import StepFacts, SymbolicDetector
 
 MODEL_FILE = "model.txt"
@@ -67,6 +68,9 @@ FEATURE_NAMES = (
     "assignments_gap",
     "defines_variable",
     "mentions_code",
+    "same_arithmetic",
+    "named_apart",
+    "extra_words_max",
 )
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _RESULT = re.compile(r"=\s*\$?\s*(\d+(?:\.\d+)?)")
@@ -115,6 +119,7 @@ class StepView:
     assignments: int  # lines of the form `name = value`
     defines_variable: bool  # "let x be", "denote … as x"
     mentions_code: bool
+    about: Aboutness  # the question's quantities it names, the words and numbers it adds
 
     @classmethod
     def of(
@@ -123,6 +128,7 @@ class StepView:
         known: frozenset,
         symbolic: SymbolicDetector,
         question_words: frozenset = frozenset(),
+        topic: Topic | None = None,
     ) -> StepView:
         key = normalize(text)
         found = numbers(key)
@@ -145,6 +151,7 @@ class StepView:
             assignments=assignments,
             defines_variable=bool(_DEFINES.search(text)),
             mentions_code=bool(_CODE_WORDS.search(text)),
+            about=Aboutness.of(text, topic or Topic(frozenset(), frozenset())),
         )
 
 
@@ -160,7 +167,9 @@ def _extra_numbers_are_results(a: StepView, b: StepView, sa: set, sb: set) -> fl
     return float(bool(only_a or only_b) and only_a <= a.stated and only_b <= b.stated)
 
 
-def pair_features(a: StepView, b: StepView, symbolic_verdict: bool | None) -> list[float]:
+def pair_features(
+    a: StepView, b: StepView, symbolic_verdict: bool | None, same_arithmetic: bool = False
+) -> list[float]:
     """The feature vector of a pair, in `FEATURE_NAMES` order (symmetric in a, b)."""
     sa, sb = set(a.numbers), set(b.numbers)
     la, lb = len(a.key), len(b.key)
@@ -201,6 +210,9 @@ def pair_features(a: StepView, b: StepView, symbolic_verdict: bool | None) -> li
         float(abs(a.assignments - b.assignments)),
         float(a.defines_variable + b.defines_variable),
         float(a.mentions_code + b.mentions_code),
+        float(same_arithmetic),
+        float(named_apart(a.about, b.about)),
+        float(max(len(a.about.words - b.about.words), len(b.about.words - a.about.words))),
     ]
 
 
@@ -221,11 +233,14 @@ class FeatureExtractor:
             return []
         known = self.known_numbers(context)
         asked = frozenset(_WORD.findall(normalize(context.question or "")))
-        views = pair_keys(steps, pairs, lambda t: StepView.of(t, known, self.symbolic, asked))
-        verdicts = self.symbolic.compare(steps, pairs, context)
+        topic = Topic.of(context.question or "", tuple(context.prefix))
+        views = pair_keys(
+            steps, pairs, lambda t: StepView.of(t, known, self.symbolic, asked, topic)
+        )
+        verdicts = self.symbolic.compare_detailed(steps, pairs, context)
         return [
-            pair_features(views[i], views[j], v.equivalent)
-            for (i, j), v in zip(pairs, verdicts, strict=True)
+            pair_features(views[i], views[j], v.equivalent, maths)
+            for (i, j), (v, maths) in zip(pairs, verdicts, strict=True)
         ]
 
 

@@ -14,7 +14,8 @@ Modes:
 
 `same_numbers=True` refuses "equivalent" when the steps mention different numbers (the
 verdict becomes None in banded mode, False in plain mode): one changed number keeps the
-ratio above 0.95 but changes the step.
+ratio above 0.95 but changes the step. `same_operators=True` does the same when they use
+different arithmetic operators (`a + b + c` against `a * b + c`, one character apart).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .normalize import normalize, pair_keys
 
 MAX_COMPARE_CHARS = 8_000  # ratios of longer steps are computed on their first 8,000 chars
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_OPERATOR = re.compile(r"[-+*/=^<>%]|\\(?:times|cdot|div|frac|sqrt)")
 
 
 def ratio(a: str, b: str, metric: str = "ratio") -> float:
@@ -42,6 +44,10 @@ def ratio(a: str, b: str, metric: str = "ratio") -> float:
     if metric == "levenshtein":
         return float(Levenshtein.normalized_similarity(a, b))
     return fuzz.ratio(a, b) / 100.0
+
+
+def _operators(key: str) -> Counter:
+    return Counter(_OPERATOR.findall(key))
 
 
 class LevenshteinDetector:
@@ -56,6 +62,7 @@ class LevenshteinDetector:
         metric: str = "ratio",
         same_numbers: bool = False,
         normalized: bool = True,
+        same_operators: bool = False,
     ):
         if metric not in ("ratio", "levenshtein"):
             raise ValueError(f"metric must be 'ratio' or 'levenshtein', not {metric!r}")
@@ -65,6 +72,7 @@ class LevenshteinDetector:
         self.gate = gate
         self.metric = metric
         self.same_numbers = same_numbers
+        self.same_operators = same_operators
         self.normalized = normalized
 
     @classmethod
@@ -81,6 +89,8 @@ class LevenshteinDetector:
         undecided = None if self.gate is not None else False
         if r >= self.threshold:
             if self.same_numbers and Counter(_NUMBER.findall(a)) != Counter(_NUMBER.findall(b)):
+                return undecided, r
+            if self.same_operators and _operators(a) != _operators(b):
                 return undecided, r
             return True, r
         if self.gate is None or r <= self.gate:

@@ -54,6 +54,10 @@ def _ratio(a: int, b: int) -> float:
     return a / b if b else 0.0
 
 
+def _share(x: float | None) -> str:
+    return "—" if x is None else f"{x:.3f}"
+
+
 @dataclass
 class Report:
     """Binary confusion counts, per-level predictions and the deciding stages."""
@@ -65,6 +69,7 @@ class Report:
     tn: int = 0
     by_level: dict[int, Counter] = field(default_factory=dict)
     stages: Counter = field(default_factory=Counter)
+    by_stage: dict[str, Counter] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -96,6 +101,27 @@ class Report:
         if level is not None:
             self.by_level.setdefault(level, Counter())["equivalent" if predicted else "not"] += 1
         self.stages[stage] += 1
+        cell = ("tp" if predicted else "fn") if label else ("fp" if predicted else "tn")
+        self.by_stage.setdefault(stage, Counter())[cell] += 1
+
+    def stage_precision(self) -> list[dict]:
+        """Per deciding stage: pairs decided, merges and their precision, rejects and theirs."""
+        out = []
+        for stage, _ in self.stages.most_common():
+            c = self.by_stage.get(stage, Counter())
+            merges, rejects = c["tp"] + c["fp"], c["tn"] + c["fn"]
+            out.append(
+                {
+                    "stage": stage,
+                    "pairs": merges + rejects,
+                    "merges": merges,
+                    "merge_precision": _ratio(c["tp"], merges) if merges else None,
+                    "rejects": rejects,
+                    "reject_precision": _ratio(c["tn"], rejects) if rejects else None,
+                    **{k: c[k] for k in ("tp", "fp", "fn", "tn")},
+                }
+            )
+        return out
 
     def summary(self) -> dict:
         keys = ("n", "accuracy", "precision", "recall", "f1", "tp", "fp", "fn", "tn")
@@ -123,8 +149,17 @@ class Report:
             for level in sorted(self.by_level):
                 c = self.by_level[level]
                 lines.append(f"| {level} | {sum(c.values())} | {c['equivalent']} | {c['not']} |")
-        lines += ["", "| deciding stage | pairs |", "|---|---:|"]
-        lines += [f"| {s} | {k} |" for s, k in self.stages.most_common()]
+        lines += [
+            "",
+            "| deciding stage | pairs | merges | merge precision | rejects | reject precision |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for row in self.stage_precision():
+            lines.append(
+                f"| {row['stage']} | {row['pairs']} | {row['merges']} "
+                f"| {_share(row['merge_precision'])} | {row['rejects']} "
+                f"| {_share(row['reject_precision'])} |"
+            )
         return "\n".join(lines)
 
 

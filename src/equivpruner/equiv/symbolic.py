@@ -14,8 +14,14 @@ Decision (symmetric in the two steps):
 - False, decisively, when the steps claim different values for the same expression or the
   same label, or box different numbers (0.5 % relative tolerance, for rounded decimals).
 - True when both steps were analysed completely and state the same non-empty set of claims,
-  equations and boxed answer (text around the maths is not compared). Facts the question or
-  earlier steps already state are left out first: restating a given is not a computation.
+  equations and boxed answer, *and* are about the same thing (`quantity.same_subject`): they
+  add the same numbers to those of the question and earlier steps (no claim one of them makes
+  in words or in maths the parser did not read), and neither names a quantity of the
+  question the other does not while the other names one it does not ("top shelf has
+  20 − 5 = 15" against "bottom shelf has 20 − 5 = 15"). The same arithmetic about different
+  things is None, probability `SAME_MATHS`: a later stage decides, and the features model
+  sees it. Facts the question or earlier steps already state are left out first: restating
+  a given is not a computation.
 - None otherwise. In particular the same result reached by different operations
   (`60-24=36` vs `60*3/5=36`) is None: an equal number alone does not show that the same
   quantity was computed (`20/2=10` robots vs `5*2=10` footballs), so a later stage decides.
@@ -47,8 +53,10 @@ from .mathfacts import (
     resolve,
 )
 from .normalize import normalize, normalize_math
+from .quantity import Aboutness, Topic, same_subject
 
 _TOLERANCE = Fraction(1, 200)
+SAME_MATHS = 0.75  # the probability of an undecided pair whose arithmetic agrees
 _BULLET = re.compile(r"^([ \t]*)[-*+•](?=[ \t])", re.M)  # "- item" is no minus sign
 
 
@@ -284,9 +292,18 @@ class SymbolicDetector:
     def compare(
         self, steps: Sequence[str], pairs: Sequence[tuple[int, int]], context: Context
     ) -> list[Verdict]:
+        return [v for v, _ in self.compare_detailed(steps, pairs, context)]
+
+    def compare_detailed(
+        self, steps: Sequence[str], pairs: Sequence[tuple[int, int]], context: Context
+    ) -> list[tuple[Verdict, bool]]:
+        """(verdict, whether the arithmetic agrees) per pair; the verdict merges only when
+        the steps are also about the same thing (`quantity.same_subject`)."""
         facts: dict[int, StepFacts] = {}
         sigs: dict[int, tuple] = {}
+        about: dict[int, Aboutness] = {}
         given = self.given(context) if pairs else None
+        topic = Topic.of(context.question or "", tuple(context.prefix)) if pairs else None
         out = []
         for i, j in pairs:
             for k in (i, j):
@@ -294,5 +311,12 @@ class SymbolicDetector:
                     facts[k] = self.facts(steps[k])
                     sigs[k] = facts[k].signature(given)
             equivalent, probability = _decide(facts[i], facts[j], sigs[i], sigs[j])
-            out.append(Verdict(i, j, equivalent, probability, self.name))
+            maths = equivalent is True
+            if maths:
+                for k in (i, j):
+                    if k not in about:
+                        about[k] = Aboutness.of(steps[k], topic)
+                if not same_subject(about[i], about[j]):
+                    equivalent, probability = None, SAME_MATHS
+            out.append((Verdict(i, j, equivalent, probability, self.name), maths))
         return out

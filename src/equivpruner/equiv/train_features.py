@@ -2,13 +2,18 @@
 
 Validation is k-fold over whole problems (`folds`, default 5): each fold's model predicts
 the problems it did not see, which gives the number of boosting rounds (early stopping,
-median over folds) and out-of-fold probabilities for every row. The decision threshold
-maximises F-beta on those out-of-fold probabilities (beta = 0.5 by default: precision counts
-more than recall, since a false merge can discard the right branch and a miss only costs
-tokens), computed on the rows whose provenance origin is `calibrate_on` when there are any
-(default: real policy siblings, not template pairs). The final model is trained on every
-row. The output dir holds `model.txt` and `features.json` (threshold, data hashes, recipe,
-out-of-fold metrics), which `FeatureDetector` loads. A run takes seconds on one core.
+median over folds) and out-of-fold probabilities for every row (averaged over
+`fold_seeds` splits). The plain threshold maximises F-beta on those probabilities (beta =
+0.5: precision counts more than recall, since a false merge can discard the right branch
+and a miss only costs tokens), computed on the rows whose provenance origin is
+`calibrate_on` when there are any (default: real policy siblings, not template pairs).
+The operating points are chosen on the real rows that reach the cascade's final stage:
+"prune" merges at the lowest probability whose out-of-fold merges reach `prune_precision`,
+"stop" at `stop_precision`; below the highest probability under which `reject_precision`
+of the pairs are not equivalent the model rejects, in between it abstains. The final model
+is trained on every row. The output dir holds `model.txt` and `features.json` (threshold,
+operating points, data hashes, recipe, out-of-fold metrics), which `FeatureDetector`
+loads. A run takes under a minute on one core.
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ class FeatureTrainConfig:
     balance: bool = True
     seed: int = 0
     positive_levels: tuple[int, ...] = (3, 4)
+    fold_seeds: int = 3
+    prune_precision: float = 0.95
+    stop_precision: float = 0.98
+    reject_precision: float = 0.95
 
 
 def feature_matrix(rows: Sequence[PairRecord], extractor: FeatureExtractor | None = None):
@@ -68,6 +77,49 @@ def pick_threshold(probs: Sequence[float], labels: Sequence[int], beta: float = 
         if score > best:
             best, best_t = score, t
     return best_t
+
+
+def merge_point(probs, labels, precision: float, min_merges: int = 20) -> float:
+    """The lowest threshold whose merges (p ≥ t) reach `precision`, with at least
+    `min_merges` of them; 1.0 (never merge) when no threshold does."""
+    order = sorted(zip(probs, labels, strict=True), key=lambda t: -t[0])
+    best, tp = 1.0, 0
+    for k, (p, y) in enumerate(order, 1):
+        tp += y
+        last = k == len(order) or order[k][0] < p  # no tie left at p
+        if last and k >= min_merges and tp / k >= precision:
+            best = float(p)
+    return best
+
+
+def reject_point(probs, labels, precision: float) -> float:
+    """The highest threshold below which (p < t) at least `precision` of pairs are not
+    equivalent; 0.0 when none is."""
+    order = sorted(zip(probs, labels, strict=True), key=lambda t: t[0])
+    best, tn = 0.0, 0
+    for k, (p, y) in enumerate(order, 1):
+        tn += 1 - y
+        nxt = order[k][0] if k < len(order) else 1.0
+        if nxt > p and tn / k >= precision:
+            best = float(nxt)
+    return best
+
+
+def operating_points(probs, labels, cfg: FeatureTrainConfig) -> dict:
+    """The "prune" and stricter "stop" bands, from out-of-fold probabilities."""
+    reject = reject_point(probs, labels, cfg.reject_precision)
+    out = {}
+    for name, target in (("prune", cfg.prune_precision), ("stop", cfg.stop_precision)):
+        merge = merge_point(probs, labels, target)
+        merges = [y for p, y in zip(probs, labels, strict=True) if p >= merge]
+        out[name] = {
+            "merge_at": merge,
+            "reject_below": min(reject, merge),
+            "target_precision": target,
+            "out_of_fold_precision": sum(merges) / len(merges) if merges else None,
+            "out_of_fold_recall": sum(merges) / max(1, sum(labels)),
+        }
+    return out
 
 
 def problem_folds(rows: Sequence[PairRecord], folds: int, seed: int) -> list[int]:
@@ -136,13 +188,53 @@ def _calibration_mask(rows: Sequence[PairRecord], probs, origin: str | None):
     return seen
 
 
+def prefix_verdicts(rows: Sequence[PairRecord]) -> list[bool | None]:
+    """Per row, the verdict of the default cascade's stages before its final one (exact →
+    symbolic → lexical upper band); None where they leave the pair to the final stage."""
+    from .cascade import default_stages
+
+    stages = default_stages(lo=None)
+    out: list[bool | None] = []
+    for r in rows:
+        context, verdict = Context(r.question, tuple(r.prefix)), None
+        for stage in stages:
+            verdict = stage.compare([r.step_a, r.step_b], [(0, 1)], context)[0].equivalent
+            if verdict is not None:
+                break
+        out.append(verdict)
+    return out
+
+
+def reaches_final(rows: Sequence[PairRecord]):
+    """Per row: is the pair left to the cascade's final stage? Operating points are chosen
+    on those pairs only."""
+    import numpy as np
+
+    return np.asarray([v is None for v in prefix_verdicts(rows)], dtype=bool)
+
+
+def out_of_fold(cfg: FeatureTrainConfig, rows: Sequence[PairRecord], x, y):
+    """(out-of-fold probabilities averaged over `cfg.fold_seeds` fold splits, the median
+    best round count of the first split)."""
+    import numpy as np
+
+    runs, rounds = [], cfg.rounds
+    for k in range(max(1, cfg.fold_seeds)):
+        folds = problem_folds(rows, max(2, cfg.folds), cfg.seed + k)
+        probs, r = cross_validate(cfg, x, y, folds)
+        runs.append(probs)
+        rounds = r if k == 0 else rounds
+    return np.mean(runs, axis=0), rounds
+
+
 def train_feature_model(
     rows: Sequence[PairRecord],
     out_dir: str | Path,
     exclude: Sequence[PairRecord] = (),
     **options,
 ) -> dict:
-    """Cross-validate, pick the threshold, train on all rows, write the model dir.
+    """Cross-validate, pick the threshold and operating points, train on all rows, write
+    the model dir.
 
     Rows whose pair also appears in `exclude` are dropped; rows from a test split are
     refused. Returns the metadata written to `features.json`.
@@ -152,11 +244,13 @@ def train_feature_model(
     if len(rows) < 4 or len({r.label for r in rows}) < 2:
         raise ValueError("training needs at least 4 labelled pairs of both classes")
     x, y = feature_matrix(rows), [r.label for r in rows]
-    folds = problem_folds(rows, max(2, cfg.folds), cfg.seed)
-    probs, rounds = cross_validate(cfg, x, y, folds)
+    probs, rounds = out_of_fold(cfg, rows, x, y)
     mask = _calibration_mask(rows, probs, cfg.calibrate_on)
     cal_probs, cal_y = probs[mask].tolist(), [v for v, m in zip(y, mask, strict=True) if m]
     threshold = pick_threshold(cal_probs, cal_y, cfg.beta) if len(set(cal_y)) == 2 else 0.5
+    final = mask & reaches_final(rows)
+    fin_probs, fin_y = probs[final].tolist(), [v for v, m in zip(y, final, strict=True) if m]
+    points = operating_points(fin_probs, fin_y, cfg) if len(set(fin_y)) == 2 else {}
     booster = _fit(cfg, x, y, rounds)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,12 +259,14 @@ def train_feature_model(
         "format": FEATURES_FORMAT,
         "feature_names": list(FEATURE_NAMES),
         "threshold": threshold,
+        "operating_points": points,
         "rounds": rounds,
         "out_of_fold": binary_metrics([int(p >= threshold) for p in cal_probs], cal_y),
         "data": {
             "rows": len(rows),
             "equivalent": sum(y),
             "calibration_rows": len(cal_y),
+            "final_stage_rows": len(fin_y),
             "sha256": rows_sha256(rows),
             "label_sources": sorted({r.label_source for r in rows}),
         },

@@ -30,7 +30,7 @@ DEFAULT_ADAPTER_SHA256: str | None = (
     "d4f35ae01b4c6f6f7ec843213453ea82acc8016f3d5a642f0e2244020e9cf263"
 )
 DEFAULT_FEATURES_SHA256: str | None = (
-    "bf2be1870b824360e1c9136cf8ca2315b1b0838d5b77ffcaba0cfae667d6e0f9"
+    "775ee6aac13cd75d4a5d900b9ac0091cfec2daf1f22fa9fd39d17e37688d7329"
 )
 
 

@@ -10,17 +10,16 @@ from typer.testing import CliRunner
 from equivpruner.data.pairs import PairRecord, read_pairs, write_pairs
 from equivpruner.data.tree_pairs import pairs_from_tree_files, sibling_texts, tree_pairs
 from equivpruner.equiv import weights
+from equivpruner.equiv.bands import Band, band_of, merge_point, pair_group, reject_point
 from equivpruner.equiv.base import Context, all_pairs, group_steps
 from equivpruner.equiv.features import FEATURE_NAMES, FeatureDetector, FeatureExtractor
 from equivpruner.equiv.registry import make_detector
 from equivpruner.equiv.train import labelled_rows
 from equivpruner.equiv.train_features import (
     FeatureTrainConfig,
-    merge_point,
     operating_points,
     pick_threshold,
     problem_folds,
-    reject_point,
     train_feature_model,
 )
 from equivpruner.search.tree import MergeRecord, Tree
@@ -214,6 +213,38 @@ def test_operating_points_are_chosen_from_out_of_fold_probabilities():
     assert points["prune"]["merge_at"] == 0.91 and points["stop"]["merge_at"] == 0.95
     assert points["prune"]["reject_below"] == points["stop"]["reject_below"] == 0.8
     assert points["prune"]["out_of_fold_precision"] == pytest.approx(39 / 40)
+
+
+def test_bands_per_kind_of_pair(tmp_path):
+    band = Band(0.2, 0.8, {"opening": (0.1, 0.6), "later-words": (0.2, 1.0)})
+    assert band.decide(0.7, "opening") is True
+    assert band.decide(0.7, "later-numbers") is None  # no band of its own: the overall one
+    assert band.decide(0.999, "later-words") is None  # never merged by the model
+    assert band.decide(0.1, "later-words") is False
+    assert [pair_group(True, True), pair_group(False, False), pair_group(False, True)] == [
+        "opening", "later-numbers", "later-words",
+    ]  # fmt: skip
+    assert band_of({"threshold": 0.7}, "stop").merge_at == 0.95  # a model without points
+    train_feature_model(_training_rows(), tmp_path / "m", folds=3, rounds=30)
+    meta_path = tmp_path / "m" / "features.json"
+    meta = json.loads(meta_path.read_text())
+    meta["operating_points"]["prune"] = {
+        "reject_below": 0.2, "merge_at": 0.5, "groups": {"later-words": {
+            "reject_below": 0.2, "merge_at": 1.0}},
+    }  # fmt: skip
+    meta_path.write_text(json.dumps(meta))
+    detector = FeatureDetector(tmp_path / "m")
+    detector.probabilities = lambda rows: [0.99] * len(rows)
+    later = Context("How many pens?", ("Each box holds 7 pens.",))
+    words = ["Multiply the boxes by the pens.", "Take pens times boxes."]
+    with_numbers = ["7 × 8 = 56 pens.", "Multiply 8 by 7 to get 56 pens."]
+    assert verdict_of(detector, words, later) is None  # later step, no numbers: abstain
+    assert verdict_of(detector, with_numbers, later) is True
+    assert verdict_of(detector, words, Context("How many pens?")) is True  # an opening step
+
+
+def verdict_of(detector, steps, context):
+    return detector.compare(steps, [(0, 1)], context)[0].equivalent
 
 
 def test_cascade_strict_merges_on_more_confidence():

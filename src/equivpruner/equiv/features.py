@@ -24,6 +24,7 @@ from pathlib import Path
 
 from rapidfuzz import fuzz
 
+from .bands import Band, band_of, pair_group
 from .base import Context, Verdict
 from .normalize import normalize, pair_keys
 from .quantity import Aboutness, Topic, named_apart
@@ -72,6 +73,7 @@ FEATURE_NAMES = (
     "named_apart",
     "extra_words_max",
 )
+NO_NUMBERS = FEATURE_NAMES.index("no_numbers")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _RESULT = re.compile(r"=\s*\$?\s*(\d+(?:\.\d+)?)")
 # A stated result: "= 12", "is 12", "gives 12" (in a normalised text).
@@ -256,34 +258,12 @@ def read_meta(model_dir: str | Path) -> dict:
     return meta
 
 
-OPERATING_POINTS = ("prune", "stop")
-# Fallback when `features.json` records no operating points (a model trained before them):
-# pruning merges at the trained threshold; stopping needs this much more confidence.
-STOP_MERGE_FALLBACK = 0.95
-
-
-def operating_band(meta: dict, name: str = "prune") -> tuple[float, float]:
-    """(reject_below, merge_at) of the operating point `name` of a model's metadata.
-
-    p ≥ merge_at → equivalent; p < reject_below → not; in between the model abstains
-    (the verdict is None, which a cascade turns into "undecided", never a merge).
-    """
-    if name not in OPERATING_POINTS:
-        raise ValueError(f"operating point must be one of {', '.join(OPERATING_POINTS)}")
-    point = (meta.get("operating_points") or {}).get(name)
-    if point:
-        return float(point["reject_below"]), float(point["merge_at"])
-    merge = float(meta["threshold"])
-    if name == "stop":
-        merge = max(merge, STOP_MERGE_FALLBACK)
-    return float(meta["threshold"]), merge
-
-
 class FeatureDetector:
     """P(equivalent) from a trained LightGBM model over `FEATURE_NAMES`.
 
-    `operating_point` ("prune" or the stricter "stop") picks the band recorded in
-    `features.json`; `threshold=` instead merges at that probability with no band.
+    `operating_point` ("prune" or the stricter "stop") picks the bands recorded in
+    `features.json` (`bands`: one per kind of pair); `threshold=` instead merges at that
+    probability with no band. `threshold` and `reject_below` hold the overall band.
     """
 
     name = "features"
@@ -300,20 +280,21 @@ class FeatureDetector:
         self.meta = read_meta(self.model_dir)
         self.use(operating_point)
         if threshold is not None:
+            self.band = Band(float(threshold), float(threshold))
             self.reject_below = self.threshold = float(threshold)
         self.booster = lightgbm.Booster(model_file=str(self.model_dir / MODEL_FILE))
         self.extractor = FeatureExtractor()
 
     def use(self, operating_point: str) -> None:
-        """Switch to the band of `operating_point` ("prune" or "stop")."""
-        self.reject_below, self.threshold = operating_band(self.meta, operating_point)
+        """Switch to the bands of `operating_point` ("prune" or "stop")."""
+        self.band = band_of(self.meta, operating_point)
+        self.reject_below, self.threshold = self.band.reject_below, self.band.merge_at
         self.operating_point = operating_point
 
-    def decide(self, p: float) -> bool | None:
-        """True at or above the merge point, False below the band, None inside it."""
-        if p >= self.threshold:
-            return True
-        return False if p < self.reject_below else None
+    def decide(self, p: float, group: str | None = None) -> bool | None:
+        """True at or above the merge point of the pair's group, False below its band,
+        None inside it."""
+        return self.band.decide(p, group)
 
     def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]:
         if not rows:
@@ -326,8 +307,10 @@ class FeatureDetector:
     def compare(
         self, steps: Sequence[str], pairs: Sequence[tuple[int, int]], context: Context
     ) -> list[Verdict]:
-        probs = self.probabilities(self.extractor.rows(steps, pairs, context))
+        rows = self.extractor.rows(steps, pairs, context)
+        probs = self.probabilities(rows)
+        opening = not context.prefix
         return [
-            Verdict(i, j, self.decide(p), p, self.name)
-            for (i, j), p in zip(pairs, probs, strict=True)
+            Verdict(i, j, self.decide(p, pair_group(opening, row[NO_NUMBERS] == 1.0)), p, self.name)
+            for (i, j), p, row in zip(pairs, probs, rows, strict=True)
         ]

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..data.pairs import PairRecord, rows_sha256
+from .bands import choose_points, pair_group
 from .base import Context
 from .features import FEATURE_NAMES, META_FILE, MODEL_FILE, FeatureExtractor
 from .train import labelled_rows
@@ -79,49 +80,6 @@ def pick_threshold(probs: Sequence[float], labels: Sequence[int], beta: float = 
     return best_t
 
 
-def merge_point(probs, labels, precision: float, min_merges: int = 20) -> float:
-    """The lowest threshold whose merges (p ≥ t) reach `precision`, with at least
-    `min_merges` of them; 1.0 (never merge) when no threshold does."""
-    order = sorted(zip(probs, labels, strict=True), key=lambda t: -t[0])
-    best, tp = 1.0, 0
-    for k, (p, y) in enumerate(order, 1):
-        tp += y
-        last = k == len(order) or order[k][0] < p  # no tie left at p
-        if last and k >= min_merges and tp / k >= precision:
-            best = float(p)
-    return best
-
-
-def reject_point(probs, labels, precision: float) -> float:
-    """The highest threshold below which (p < t) at least `precision` of pairs are not
-    equivalent; 0.0 when none is."""
-    order = sorted(zip(probs, labels, strict=True), key=lambda t: t[0])
-    best, tn = 0.0, 0
-    for k, (p, y) in enumerate(order, 1):
-        tn += 1 - y
-        nxt = order[k][0] if k < len(order) else 1.0
-        if nxt > p and tn / k >= precision:
-            best = float(nxt)
-    return best
-
-
-def operating_points(probs, labels, cfg: FeatureTrainConfig) -> dict:
-    """The "prune" and stricter "stop" bands, from out-of-fold probabilities."""
-    reject = reject_point(probs, labels, cfg.reject_precision)
-    out = {}
-    for name, target in (("prune", cfg.prune_precision), ("stop", cfg.stop_precision)):
-        merge = merge_point(probs, labels, target)
-        merges = [y for p, y in zip(probs, labels, strict=True) if p >= merge]
-        out[name] = {
-            "merge_at": merge,
-            "reject_below": min(reject, merge),
-            "target_precision": target,
-            "out_of_fold_precision": sum(merges) / len(merges) if merges else None,
-            "out_of_fold_recall": sum(merges) / max(1, sum(labels)),
-        }
-    return out
-
-
 def problem_folds(rows: Sequence[PairRecord], folds: int, seed: int) -> list[int]:
     """A fold number per row; all rows of one problem share a fold."""
     keys = sorted({r.problem_id or r.question for r in rows})
@@ -153,7 +111,8 @@ def _fit(cfg: FeatureTrainConfig, x, y, rounds: int, valid=None):
         "num_threads": 1,
         "verbose": -1,
     }
-    data = lightgbm.Dataset(x, y, weight=_weights(y, cfg.balance), feature_name=list(FEATURE_NAMES))
+    names = list(FEATURE_NAMES) if x.shape[1] == len(FEATURE_NAMES) else "auto"  # ablations
+    data = lightgbm.Dataset(x, y, weight=_weights(y, cfg.balance), feature_name=names)
     sets, callbacks = [], []
     if valid is not None:
         sets = [data.create_valid(*valid)]
@@ -186,6 +145,18 @@ def _calibration_mask(rows: Sequence[PairRecord], probs, origin: str | None):
         if (mine & seen).any():
             return mine & seen
     return seen
+
+
+def operating_points(probs, labels, cfg: FeatureTrainConfig, groups=None) -> dict:
+    """The "prune" and stricter "stop" bands (overall and per group, `bands.GROUPS`)."""
+    targets = {"prune": cfg.prune_precision, "stop": cfg.stop_precision}
+    return choose_points(probs, labels, groups, targets, cfg.reject_precision)
+
+
+def row_groups(rows: Sequence[PairRecord], x) -> list[str]:
+    """The kind of each pair (`bands.pair_group`), as the detector sees it."""
+    no_numbers = FEATURE_NAMES.index("no_numbers")
+    return [pair_group(not r.prefix, x[k, no_numbers] == 1.0) for k, r in enumerate(rows)]
 
 
 def prefix_verdicts(rows: Sequence[PairRecord]) -> list[bool | None]:
@@ -250,7 +221,8 @@ def train_feature_model(
     threshold = pick_threshold(cal_probs, cal_y, cfg.beta) if len(set(cal_y)) == 2 else 0.5
     final = mask & reaches_final(rows)
     fin_probs, fin_y = probs[final].tolist(), [v for v, m in zip(y, final, strict=True) if m]
-    points = operating_points(fin_probs, fin_y, cfg) if len(set(fin_y)) == 2 else {}
+    groups = [g for g, m in zip(row_groups(rows, x), final, strict=True) if m]
+    points = operating_points(fin_probs, fin_y, cfg, groups) if len(set(fin_y)) == 2 else {}
     booster = _fit(cfg, x, y, rounds)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,9 @@ def test_hostile_step_through_the_default_cascade(name):
         start = time.perf_counter()
         verdicts = detector.compare(steps, [(0, 1), (0, 2), (1, 2)], Context(NORMAL))
         assert time.perf_counter() - start < 2.0, name
-        assert all(v.equivalent in (True, False) for v in verdicts)
+        # the features model may abstain (None) in its uncertain band; the cascade decides
+        allowed = (True, False) if detector is cascade else (True, False, None)
+        assert all(v.equivalent in allowed for v in verdicts)
         assert all(0.0 <= v.probability <= 1.0 for v in verdicts)
 
 

@@ -74,11 +74,13 @@ def expansions_from(path: str, size: int = 10) -> list[tuple[list[str], Context]
 
 def clear_caches() -> None:
     """Forget memoised normalisations and step facts, as for siblings never seen before."""
+    from equivpruner.equiv import quantity
     from equivpruner.equiv.normalize import normalize
     from equivpruner.equiv.symbolic import SHARED_FACTS
 
     normalize.cache_clear()
     SHARED_FACTS.clear()
+    quantity.clear_cache()
 
 
 def time_calls(make, expansions, repeats: int) -> list[float]:
@@ -114,6 +116,7 @@ def cheap_rows(expansions, repeats: int) -> list[str]:
         ("cascade (lexical final)", {"use_default_checkpoint": False}),
         ("features (shipped)", {}),
         ("cascade (shipped features final)", {}),
+        ("cascade-strict (stop point)", {}),
     ]:
         key = name.split(" ")[0]
         times = time_calls(lambda k=key, o=opts: make_detector(k, **o), expansions, repeats)

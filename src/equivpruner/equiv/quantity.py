@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from .normalize import normalize, normalize_math
 
@@ -111,6 +112,11 @@ class Aboutness:
 
     @classmethod
     def of(cls, text: str, topic: Topic) -> Aboutness:
+        """Memoised (the symbolic stage and the features detector both ask)."""
+        return _about(text, topic)
+
+    @classmethod
+    def compute(cls, text: str, topic: Topic) -> Aboutness:
         key = normalize(text)
         stems = {
             _stem(w)
@@ -126,6 +132,16 @@ class Aboutness:
             frozenset(stems - named),
             frozenset(units - STOPWORDS),
         )
+
+
+@lru_cache(maxsize=4096)
+def _about(text: str, topic: Topic) -> Aboutness:
+    return Aboutness.compute(text, topic)
+
+
+def clear_cache() -> None:
+    """Forget memoised `Aboutness` results."""
+    _about.cache_clear()
 
 
 def _apart(a: frozenset, b: frozenset) -> bool:

@@ -246,6 +246,7 @@ class FactsCache:
         self.size = size
         self._items: OrderedDict[tuple, StepFacts] = OrderedDict()
         self._lock = threading.Lock()
+        self.given: dict[tuple, StepFacts] = {}  # facts of recent contexts, oldest first
 
     def get(self, text: str, budget_s: float) -> StepFacts:
         key = (text[: MAX_STEP_CHARS + 1], budget_s)
@@ -264,6 +265,7 @@ class FactsCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self.given.clear()
 
 
 SHARED_FACTS = FactsCache()  # the cascade's symbolic stage and the features detector share it
@@ -282,12 +284,19 @@ class SymbolicDetector:
         return self.cache.get(text, self.budget_s / 2)
 
     def given(self, context: Context) -> StepFacts:
-        """Facts of the question and the steps before the siblings."""
-        given = StepFacts()
-        for text in (context.question, *context.prefix):
-            if text:
-                given.merge(self.facts(text))
-        return given
+        """Facts of the question and the steps before the siblings (memoised per context:
+        the cascade's stage and the features detector both ask)."""
+        key = (context.question, tuple(context.prefix), self.budget_s)
+        found = self.cache.given.get(key)
+        if found is None:
+            found, parts = StepFacts(), [self.facts(t) for t in (key[0], *key[1]) if t]
+            for part in parts:
+                found.merge(part)
+            if not any(part.timed_out for part in parts):  # as the facts cache: not kept
+                self.cache.given[key] = found
+            while len(self.cache.given) > 64:
+                self.cache.given.pop(next(iter(self.cache.given)), None)
+        return found
 
     def compare(
         self, steps: Sequence[str], pairs: Sequence[tuple[int, int]], context: Context

@@ -177,3 +177,6 @@ def test_eval_detector_reports_stages_and_the_band(tmp_path):
     prune, stop = data["cascade"]["band"], data["cascade-strict"]["band"]
     assert prune["operating_point"] == "prune" and stop["operating_point"] == "stop"
     assert stop["merge_at"] >= prune["merge_at"] and prune["reject_below"] <= prune["merge_at"]
+    for group, band in prune["groups"].items():  # the shipped model: one band per kind
+        assert band["merge_at"] <= stop["groups"][group]["merge_at"]
+    assert "later-words" in prune["groups"] and "opening: reject_below" in res.output

@@ -302,10 +302,12 @@ def _band(detector) -> dict | None:
     if not hasattr(final, "reject_below"):
         return None
     point = getattr(final, "operating_point", None)
+    groups = getattr(getattr(final, "band", None), "groups", {})
     return {
         "operating_point": point,
         "reject_below": final.reject_below,
         "merge_at": final.threshold,
+        "groups": {g: {"reject_below": r, "merge_at": m} for g, (r, m) in groups.items()},
     }
 
 
@@ -337,11 +339,11 @@ def eval_detector(
         )
         band = _band(d)
         if band is not None:
-            console.print(
-                f"  band ({band['operating_point']}): merge at p ≥ {band['merge_at']:.3f}, "
-                f"abstain (undecided, not merged) for {band['reject_below']:.3f} ≤ p < "
-                f"{band['merge_at']:.3f}"
-            )
+            console.print(f"  band ({band['operating_point']}): merge at p ≥ merge_at, abstain "
+                          "(undecided, not merged) for reject_below ≤ p < merge_at")  # fmt: skip
+            for g, b in [("overall", band), *band["groups"].items()]:
+                console.print(f"    {g}: reject_below {b['reject_below']:.3f} · merge_at "
+                              f"{b['merge_at']:.3f}")  # fmt: skip
         console.print(_stage_table(r))
     if any(r.by_level for r in reports):
         console.print(_by_level(reports))

@@ -8,11 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .metrics import BOOTSTRAP_REPS, BOOTSTRAP_SEED, VANILLA
-
-
-def _ok(records: Sequence[dict]) -> list[dict]:
-    return [r for r in records if r.get("status") == "ok"]
+from .metrics import BOOTSTRAP_REPS, BOOTSTRAP_SEED, VANILLA, _ok
 
 
 def paired_token_ratio(

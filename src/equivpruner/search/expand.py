@@ -167,19 +167,21 @@ class Expander:
                 cfg.width_rule, taken, cap, sizes, opened, cfg.min_width, cfg.unseen_mass
             )
         env.stats.phases["detector"].calls += 1
-        return self._finish_adaptive(node, sibs, taken, reason)
+        return self._finish_adaptive(node, sibs, taken, reason, steps)
 
-    def _finish_adaptive(self, node: Node, sibs: _Siblings, taken: int, reason: str):
+    def _finish_adaptive(
+        self, node: Node, sibs: _Siblings, taken: int, reason: str, steps: list[str]
+    ) -> list[Node]:
         env, cfg = self.env, self.env.config
         _priors(sibs.samples)
         distinct, dupes = _fold_identical(sibs.samples)
         env.stats.exact_duplicates += dupes
         if cfg.prune_order == "after":
-            self._score(env.tree.steps_to(node), distinct)
+            self._score(steps, distinct)
         policy = MergePolicy(cfg.keep, cfg.value_merge)
         kept = merge_and_record(distinct, sibs.grouper.grouping(), policy, env.stats)
         if cfg.prune_order == "before":
-            self._score(env.tree.steps_to(node), kept)
+            self._score(steps, kept)
         env.stats.siblings_kept += len(kept)
         self._record(node, taken, len(kept), reason)
         return [self._attach(node, c) for c in kept]

@@ -97,3 +97,21 @@ def test_kth_sample_is_the_same_in_a_wave_of_one_or_five_and_in_a_rerun(llm):
     [again] = llm.generate([prompt], params)
     assert [c.text for c in again] == [c.text for c in wave]
     assert len({c.text for c in wave}) > 1  # the seeds do differ between samples
+
+
+def test_scoring_keeps_the_policys_cached_prefix_and_matches_one_context(llm):
+    """Judge prompts run in their own context: the policy's KV prefix survives them."""
+    from equivpruner.llm.loader import load_policy
+
+    prompt = llm.chat_prompt(MESSAGES)
+    judge = llm.chat_prompt([Message("system", "You check answers."),
+                             Message("user", "Is red a colour? Answer Yes or No.")])
+    llm.generate([prompt], GenerationParams(max_tokens=4, temperature=0.0))
+    toks = llm.tokens(prompt)
+    [probs] = llm.next_token_probs([judge], ["Yes", "No"])
+    assert llm.llm.input_ids[: len(toks)].tolist() == toks
+    assert llm.scorer is not llm.llm
+    single = load_policy(SPEC, n_ctx=1024, n_threads=1, score_context=False)
+    assert single.scorer is single.llm
+    [same] = single.next_token_probs([judge], ["Yes", "No"])
+    assert same["Yes"] == pytest.approx(probs["Yes"], abs=1e-3)

@@ -52,6 +52,7 @@ def width_and_cache(records: Sequence[dict]) -> dict:
         "hit_rate": hits / lookups if lookups else math.nan,
         "generation_seconds": spent,
         "would_have_spent": spent + sum(r.get("cache_saved_seconds", 0.0) for r in ok),
+        "worker_seconds": sum(r.get("wall_seconds", 0.0) for r in ok),
     }
 
 
@@ -70,10 +71,12 @@ def paired_section(by_arm: dict[str, list[dict]]) -> list[str]:
         "and what it would have been without the cache.",
         "",
         "| arm | paired | token ratio [95 % CI] | per-problem median [IQR] | samples / expansion "
-        "| stops | single-group commits | cache hits | gen. s spent | gen. s without cache |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| stops | single-group commits | cache hits | gen. s spent | gen. s without cache "
+        "| worker s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     vanilla = by_arm.get(VANILLA, [])
+    total = 0.0
     for arm, records in by_arm.items():
         p = paired_token_ratio(records, vanilla) if vanilla and arm != VANILLA else None
         w = width_and_cache(records)
@@ -86,6 +89,16 @@ def paired_section(by_arm: dict[str, list[dict]]) -> list[str]:
             f"| {arm} | {p['paired'] if p else '—'} | {ratio} | {spread} "
             f"| {_f(w['samples_per_expansion'], '.2f')} | {stops} | {w['single_group_commits']} "
             f"| {_f(w['hit_rate'] * 100 if not math.isnan(w['hit_rate']) else math.nan, '.0f')} % "
-            f"| {w['generation_seconds']:.0f} | {w['would_have_spent']:.0f} |"
+            f"| {w['generation_seconds']:.0f} | {w['would_have_spent']:.0f} "
+            f"| {w['worker_seconds']:.0f} |"
         )
-    return lines + [""]
+        total += w["worker_seconds"]
+    lines.append("")
+    alone = width_and_cache(vanilla)["worker_seconds"] if vanilla else 0.0
+    if alone > 0 and len(by_arm) > 1:
+        lines.append(
+            f"All {len(by_arm)} arms took {total:.0f} worker-seconds, {total / alone:.2f}× "
+            f"the vanilla arm alone ({alone:.0f} s): later arms reuse its cached generations."
+        )
+        lines.append("")
+    return lines

@@ -1,7 +1,8 @@
 """The symbolic stage on hostile and odd input: it must always answer, and answer quickly.
 
-Bounds here are generous (1 s per pair) so they catch hangs, not speed regressions; the
-50 ms target is measured by benchmarks/bench_detectors.py.
+Bounds here are generous (1 s of this process's CPU time per pair, so other jobs on the
+machine do not count) so they catch hangs, not speed regressions; the 50 ms target is
+measured by benchmarks/bench_detectors.py.
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ def test_hostile_step_is_decided_quickly(name):
     text = CORPUS[name]
     detector = SymbolicDetector()
     for other in (NORMAL, text):
-        start = time.perf_counter()
+        start = time.process_time()
         (v,) = detector.compare([text, other], [(0, 1)], Context())
-        assert time.perf_counter() - start < 1.0, name
+        assert time.process_time() - start < 1.0, name
         assert v.equivalent in (True, False, None)
         assert 0.0 <= v.probability <= 1.0
 
@@ -67,9 +68,9 @@ def test_hostile_step_is_decided_quickly(name):
 @pytest.mark.parametrize("name", sorted(CORPUS))
 def test_hostile_step_through_the_cheap_cascade(name):
     cascade = CascadeDetector()  # exact, symbolic, lexical: all see the whole step
-    start = time.perf_counter()
+    start = time.process_time()
     verdicts = cascade.compare([CORPUS[name], NORMAL, CORPUS[name]], [(0, 1), (0, 2)], Context())
-    assert time.perf_counter() - start < 1.0, name
+    assert time.process_time() - start < 1.0, name
     assert verdicts[0].equivalent is False and verdicts[1].equivalent is True
 
 
@@ -81,9 +82,9 @@ def test_hostile_step_through_the_default_cascade(name):
     features = make_detector("features")
     steps = [CORPUS[name], NORMAL, "60 - 24 = 36"]
     for detector in (cascade, features):
-        start = time.perf_counter()
+        start = time.process_time()
         verdicts = detector.compare(steps, [(0, 1), (0, 2), (1, 2)], Context(NORMAL))
-        assert time.perf_counter() - start < 2.0, name
+        assert time.process_time() - start < 2.0, name
         # the features model may abstain (None) in its uncertain band; the cascade decides
         allowed = (True, False) if detector is cascade else (True, False, None)
         assert all(v.equivalent in allowed for v in verdicts)

@@ -126,9 +126,9 @@ def _big_tree(n_nodes: int) -> Tree:
 
 def test_two_thousand_nodes_render_fast_and_small(tmp_path):
     tree = _big_tree(2000)
-    start = time.perf_counter()
+    start = time.process_time()  # CPU seconds: a busy machine cannot fail this
     out = write_tree_html(tree, tmp_path / "sub" / "tree.html")
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     size = out.stat().st_size
     assert elapsed < 2.0
     assert size < 2_500_000

@@ -79,4 +79,14 @@ def test_section_has_a_row_per_arm_and_compares_worker_time_with_vanilla_alone()
     assert len(rows) == 2
     assert "0.500 [0.500, 0.500]" in rows[1]
     assert rows[0].split("|")[3].strip() == "—"  # no ratio for vanilla against itself
-    assert any("48 worker-seconds, 1.20× the vanilla arm alone (40 s)" in line for line in lines)
+    assert any("48 worker-seconds, 1.20× the vanilla arm alone without a cache (40 s)" in line
+               for line in lines)
+
+
+def test_vanilla_alone_counts_what_its_cache_hits_saved():
+    vanilla = [rec(r["id"], r["generated_tokens"], wall_seconds=1.0, generation_seconds=0.5,
+                   cache_saved_seconds=99.5) for r in VANILLA]
+    cascade = [rec(r["id"], 1, arm="cascade", wall_seconds=10.0) for r in VANILLA]
+    lines = paired_section({"none": vanilla, "cascade": cascade})
+    assert any("44 worker-seconds, 0.11× the vanilla arm alone without a cache (402 s)" in line
+               for line in lines)

@@ -24,11 +24,12 @@ QUESTION = (
 SYSTEM = "Solve the problem step by step, one step per paragraph. End with \\boxed{answer}."
 
 
-def run(backend: LlamaCppBackend, expansions: int, width: int, seed: int) -> tuple[float, int]:
-    """Seconds for `expansions` expansions of `width` siblings plus their judge calls."""
+def run(backend: LlamaCppBackend, expansions: int, width: int, seed: int) -> tuple[float, ...]:
+    """Sampling seconds, sibling tokens, judging seconds and judge calls over `expansions`
+    expansions of `width` siblings (sampled texts may differ between the two set-ups: a
+    prefix evaluated in another order gives slightly different logits)."""
     steps: list[str] = []
-    tokens = 0
-    start = time.perf_counter()
+    tokens, sampling, judging, calls = 0, 0.0, 0.0, 0
     for depth in range(expansions):
         prompt = backend.chat_prompt(
             [Message("system", SYSTEM), Message("user", QUESTION)],
@@ -36,12 +37,17 @@ def run(backend: LlamaCppBackend, expansions: int, width: int, seed: int) -> tup
         )
         params = GenerationParams(n=width, max_tokens=64, temperature=0.7, stop=("\n\n",),
                                   seed=seed + depth)
+        start = time.perf_counter()
         [siblings] = backend.generate([prompt], params)
+        sampling += time.perf_counter() - start
         tokens += sum(c.tokens for c in siblings)
         judges = [backend.chat_prompt(judge_messages(QUESTION, steps, c.text)) for c in siblings]
+        start = time.perf_counter()
         backend.next_token_probs(judges, ["Yes", "No"])
+        judging += time.perf_counter() - start
+        calls += len(judges)
         steps.append(siblings[0].text.strip() or "...")
-    return time.perf_counter() - start, tokens
+    return sampling, tokens, judging, calls
 
 
 def main() -> None:
@@ -51,14 +57,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
     path = embedded_path("qwen2.5-coder-0.5b")
-    print("| scoring context | seconds | sibling tokens | seconds / expansion |")
-    print("|---|---|---|---|")
+    print("| scoring context | sampling s / sibling token | judging s / judge call |")
+    print("|---|---|---|")
     for separate in (False, True):
         backend = LlamaCppBackend(path, n_threads=args.threads, score_context=separate)
         run(backend, 1, 1, seed=99)  # warm up both contexts
-        seconds, tokens = run(backend, args.expansions, args.width, seed=0)
+        sampling, tokens, judging, calls = run(backend, args.expansions, args.width, seed=0)
         label = "separate" if separate else "shared with the policy"
-        print(f"| {label} | {seconds:.1f} | {tokens} | {seconds / args.expansions:.1f} |")
+        print(f"| {label} | {sampling / tokens:.3f} ({tokens} tokens) "
+              f"| {judging / calls:.2f} ({calls} calls) |")
 
 
 if __name__ == "__main__":

@@ -76,10 +76,10 @@ def paired_section(by_arm: dict[str, list[dict]]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     vanilla = by_arm.get(VANILLA, [])
-    total = 0.0
+    figures = {arm: width_and_cache(records) for arm, records in by_arm.items()}
     for arm, records in by_arm.items():
         p = paired_token_ratio(records, vanilla) if vanilla and arm != VANILLA else None
-        w = width_and_cache(records)
+        w = figures[arm]
         ratio = "—" if p is None else (
             f"{_f(p['ratio'], '.3f')} [{_f(p['lo'], '.3f')}, {_f(p['hi'], '.3f')}]")
         spread = "—" if p is None else (
@@ -92,9 +92,9 @@ def paired_section(by_arm: dict[str, list[dict]]) -> list[str]:
             f"| {w['generation_seconds']:.0f} | {w['would_have_spent']:.0f} "
             f"| {w['worker_seconds']:.0f} |"
         )
-        total += w["worker_seconds"]
     lines.append("")
-    w = width_and_cache(vanilla) if vanilla else None
+    total = sum(w["worker_seconds"] for w in figures.values())
+    w = figures.get(VANILLA) if vanilla else None
     # vanilla alone, run cold: its worker time plus the generation time its hits saved
     alone = w["worker_seconds"] + w["would_have_spent"] - w["generation_seconds"] if w else 0.0
     if alone > 0 and len(by_arm) > 1:

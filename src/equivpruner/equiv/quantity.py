@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
+from .normalize import _DELIMS as _MATH_DELIMS
 from .normalize import normalize, normalize_math
 
 _WORD = re.compile(r"(?<![\\a-z])[a-z]+")  # not LaTeX commands (`\frac`)
@@ -37,7 +38,6 @@ _UNIT = re.compile(
     r"=\s*(?:\\frac\{[\d.]+\}\{[\d.]+\}|\d[\d.]*)\s*((?:[a-z]+ ?){1,3})\b(?!\s*[-+*/=^])"
 )
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\{([^{}]*)\}")
-_MATH_DELIMS = re.compile(r"\\[\[\]()]|\$")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s?%")
 MAX_EXTRA_WORDS = 6
 NUMBER_WORDS = {

@@ -76,10 +76,10 @@ class LlamaCppBackend:
             logits_all=False,
             verbose=verbose,
         )
+        self._lib = llama_cpp
         self.llm = self._open_context()
         self._score_context = score_context
         self._scorer = None  # the second context, opened at the first next_token_probs
-        self._lib = llama_cpp
         self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self.seed = seed
         self.n_ctx = self.llm.n_ctx()
@@ -89,10 +89,8 @@ class LlamaCppBackend:
         self._model_id: str | None = None
 
     def _open_context(self):
-        import llama_cpp
-
         try:
-            return llama_cpp.Llama(**self._llama_args)
+            return self._lib.Llama(**self._llama_args)
         except (ValueError, RuntimeError) as exc:
             path = self._llama_args["model_path"]
             raise BackendError(f"llama.cpp could not load {path}: {exc}") from exc

@@ -22,7 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from equivpruner.equiv.base import Context, all_pairs  # noqa: E402
-from equivpruner.equiv.metrics import load_pairs  # noqa: E402
+from equivpruner.mathequiv.evaluate import load_pairs  # noqa: E402
 
 QUESTION = (
     "Walter bought 60 apples from the store. He ate 2/5 of them and gave his sister 25% of "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from equivpruner.cli import app
+from equivpruner.cli.app import app
 from equivpruner.llm.base import BackendError
 from equivpruner.llm.scripted import EOS, TRUNCATED, ScriptedBackend
 

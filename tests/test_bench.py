@@ -310,7 +310,7 @@ def test_report_links_tree_pages_and_cli_report_only(tmp_path):
     assert (out / "trees" / "exact" / "probs-0.html").is_file()
     import typer
 
-    from equivpruner.bench.cli import bench
+    from equivpruner.cli.bench import bench
 
     app = typer.Typer()
     app.command("bench")(bench)
@@ -323,7 +323,7 @@ def test_report_links_tree_pages_and_cli_report_only(tmp_path):
 
 
 def test_cli_options_override_yaml(tmp_path):
-    from equivpruner.bench.cli import build_config
+    from equivpruner.cli.bench import build_config
 
     path = tmp_path / "c.yaml"
     path.write_text(

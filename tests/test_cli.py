@@ -9,7 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from equivpruner.cli import app
+from equivpruner.cli.app import app
 from equivpruner.search import Tree
 
 runner = CliRunner()

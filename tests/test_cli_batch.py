@@ -9,7 +9,7 @@ import re
 import pytest
 
 from equivpruner import SearchConfig, solve
-from equivpruner.cli_solve import Display
+from equivpruner.cli.solve import Display
 from equivpruner.equiv.exact import ExactDetector
 
 from .cli_helpers import RobeBackend, cli, one_error_line, real_cli, refuse_models
@@ -177,7 +177,7 @@ def test_backend_options_reach_the_loader(tmp_path):
     gguf.write_bytes(b"GGUF")
     from typer.testing import CliRunner
 
-    from equivpruner.cli import app
+    from equivpruner.cli.app import app
 
     args = ["solve", "--model", str(gguf), "--threads", "3", "--n-ctx", "2048", "A robe?"]
     result = CliRunner().invoke(app, args, obj={"load_backend": load})

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from equivpruner.cli import app
+from equivpruner.cli.app import app
 
 from .cli_helpers import cli
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from equivpruner.cli import app
-from equivpruner.cli_inputs import hub_problem
+from equivpruner.cli.app import app
+from equivpruner.cli.inputs import hub_problem
 
 from .cli_helpers import (
     EOS,

@@ -8,7 +8,7 @@ import pytest
 
 from equivpruner.equiv.base import Verdict
 from equivpruner.equiv.exact import ExactDetector
-from equivpruner.equiv.metrics import Report, load_pairs, row_label, score_pairs
+from equivpruner.mathequiv.evaluate import Report, load_pairs, row_label, score_pairs
 
 
 class Recorder:
@@ -151,7 +151,7 @@ def test_per_stage_precision_on_merges_and_rejects():
 def test_eval_detector_reports_stages_and_the_band(tmp_path):
     from typer.testing import CliRunner
 
-    from equivpruner.cli import app
+    from equivpruner.cli.app import app
 
     rows = [
         {"question": "q", "step_a": "3 × 4 = 12", "step_b": "4 × 3 = 12", "label": 1},

@@ -7,15 +7,15 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from equivpruner.data.pairs import PairRecord, read_pairs, write_pairs
-from equivpruner.data.tree_pairs import pairs_from_tree_files, sibling_texts, tree_pairs
+from equivpruner.mathequiv.pairs import PairRecord, read_pairs, write_pairs
+from equivpruner.mathequiv.tree_pairs import pairs_from_tree_files, sibling_texts, tree_pairs
 from equivpruner.equiv import weights
 from equivpruner.equiv.bands import Band, band_of, merge_point, pair_group, reject_point
 from equivpruner.equiv.base import Context, all_pairs, group_steps
 from equivpruner.equiv.features import FEATURE_NAMES, FeatureDetector, FeatureExtractor
 from equivpruner.equiv.registry import make_detector
-from equivpruner.equiv.train import labelled_rows
-from equivpruner.equiv.train_features import (
+from equivpruner.mathequiv.train import labelled_rows
+from equivpruner.mathequiv.train_features import (
     FeatureTrainConfig,
     operating_points,
     pick_threshold,
@@ -141,7 +141,7 @@ def test_model_trained_on_other_features_is_refused(tmp_path):
 
 
 def test_cli_trains_and_evaluates_features(tmp_path):
-    from equivpruner.cli import app
+    from equivpruner.cli.app import app
 
     write_pairs(_training_rows(), tmp_path / "train.jsonl")
     runner = CliRunner()
@@ -298,7 +298,7 @@ def test_tree_pairs_include_pruned_siblings(tmp_path):
 
 
 def test_cli_harvest_trees(tmp_path):
-    from equivpruner.cli import app
+    from equivpruner.cli.app import app
 
     (tmp_path / "trees" / "none").mkdir(parents=True)
     _tree().save(tmp_path / "trees" / "none" / "gsm8k-3.json")

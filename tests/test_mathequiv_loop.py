@@ -9,14 +9,14 @@ import typer
 from typer.testing import CliRunner
 
 from equivpruner.data import cli as data_cli
-from equivpruner.data.harvest import (
+from equivpruner.mathequiv.harvest import (
     HeldOutSplitError,
     harvest_siblings,
     mine_reference_pairs,
 )
-from equivpruner.data.label import LLMJudge, label_pairs, parse_judges
-from equivpruner.data.mathequiv import load_mathequiv
-from equivpruner.data.pairs import (
+from equivpruner.mathequiv.label import LLMJudge, label_pairs, parse_judges
+from equivpruner.mathequiv.dataset import load_mathequiv
+from equivpruner.mathequiv.pairs import (
     PairRecord,
     cap_per_problem,
     dedup_pairs,

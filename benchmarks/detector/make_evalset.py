@@ -15,8 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from equivpruner.data.pairs import cap_per_problem, read_pairs, row_key, write_pairs
-from equivpruner.data.tree_pairs import pairs_from_tree_files
+from equivpruner.mathequiv.pairs import cap_per_problem, read_pairs, row_key, write_pairs
+from equivpruner.mathequiv.tree_pairs import pairs_from_tree_files
 
 DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "equiv" / "dev.jsonl"
 

@@ -61,7 +61,7 @@ def cross_encoder(checkpoint: str, **opts) -> Detector:
     loaded by `train.trained_detector` with the input layout it was trained with)."""
     root = Path(checkpoint)
     if (root / "adapter_config.json").is_file() or (root / "training.json").is_file():
-        from .train import trained_detector
+        from ..mathequiv.train import trained_detector
 
         return trained_detector(checkpoint, **opts)
     from .cross_encoder import CrossEncoderDetector

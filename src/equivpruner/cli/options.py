@@ -1,7 +1,7 @@
 """The `solve` options: their choices and ranges, checked before any model loads.
 
 Choices are Enums (so `--help` lists them); ranges are checked by click or by the
-callbacks here, and every failure is one `error:` line with exit code 2 (`cli_common`).
+callbacks here, and every failure is one `error:` line with exit code 2 (`common`).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from .equiv.registry import DETECTORS
-from .search.width import WIDTH_RULES
+from ..equiv.registry import DETECTORS
+from ..search.width import WIDTH_RULES
 
 SEARCHES = ("greedy", "sampled", "mcts", "beam", "bon")
 SIBLING_SEARCHES = ("mcts", "beam")  # the searches that sample W siblings per expansion

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from ..data.pairs import PairRecord, row_key, rows_sha256
+from .pairs import PairRecord, row_key, rows_sha256
 from .train_loop import TrainConfig, TrainingLoop, encode_pairs, split_rows
 
 __all__ = ["TrainConfig", "TrainResult", "load_trained", "train_cross_encoder", "trained_detector"]
@@ -261,7 +261,7 @@ def load_trained(model_dir: str | Path, device: str = "cpu") -> Trained:
 def trained_detector(model_dir: str | Path, device: str = "cpu", **options):
     """A `CrossEncoderDetector` on a trained dir (adapter or full model), with the input
     layout recorded at training time unless `options` override it."""
-    from . import cross_encoder
+    from ..equiv import cross_encoder
 
     trained = load_trained(model_dir, device)
     layout = trained.info.get("input_layout", {})

@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.pairs import PairRecord, rows_sha256
-from .bands import choose_points, pair_group
-from .base import Context
-from .features import FEATURE_NAMES, META_FILE, MODEL_FILE, FeatureExtractor
+from .pairs import PairRecord, rows_sha256
+from ..equiv.bands import choose_points, pair_group
+from ..equiv.base import Context
+from ..equiv.features import FEATURE_NAMES, META_FILE, MODEL_FILE, FeatureExtractor
 from .train import labelled_rows
 from .train_loop import binary_metrics
 
@@ -162,7 +162,7 @@ def row_groups(rows: Sequence[PairRecord], x) -> list[str]:
 def prefix_verdicts(rows: Sequence[PairRecord]) -> list[bool | None]:
     """Per row, the verdict of the default cascade's stages before its final one (exact →
     symbolic → lexical upper band); None where they leave the pair to the final stage."""
-    from .cascade import default_stages
+    from ..equiv.cascade import default_stages
 
     stages = default_stages(lo=None)
     out: list[bool | None] = []

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .config import BenchConfig, BenchError
+from ..bench.config import BenchConfig, BenchError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -22,7 +22,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def summary_table(rows: list[dict]) -> Table:
-    from .report import pct, share  # numpy: only when a table is printed
+    from ..bench.report import pct, share  # numpy: only when a table is printed
 
     table = Table(title="benchmark summary")
     cols = (
@@ -141,8 +141,8 @@ def run_and_report(out: Path, config: Path | None, overrides: dict, report_only:
     """Run (unless `report_only`), write the report, print the summary; user errors exit 2."""
     from ..data.problems import DatasetError
     from ..llm.base import BackendError
-    from .report import write_report
-    from .runner import run_bench
+    from ..bench.report import write_report
+    from ..bench.runner import run_bench
 
     try:
         if not report_only:

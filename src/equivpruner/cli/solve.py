@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from .cli_common import describe, err_console, user_errors
-from .cli_options import SIBLING_SEARCHES
-from .search import SearchConfig, SearchResult
-from .steps import StepProtocol
+from .common import describe, err_console, user_errors
+from .options import SIBLING_SEARCHES
+from ..search import SearchConfig, SearchResult
+from ..steps import StepProtocol
 
 console = Console()
 
@@ -120,7 +120,7 @@ class Job:
     merges: bool = False
 
     def run(self, question: str, gold: str | None, display: Display) -> SearchResult:
-        from .api import solve
+        from ..api import solve
 
         return solve(
             question, model=self.backend, search=self.search, pruner=self.pruner,

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .base import Context, Detector
+from ..equiv.base import Context, Detector
 
 POSITIVE_LEVELS = (3, 4)
 

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..cli_common import describe, fail, user_errors
-from .registry import DETECTORS
+from .common import describe, fail, user_errors
+from ..equiv.registry import DETECTORS
 
 console = Console()
 DetectorName = Enum("DetectorName", {n.replace("-", "_"): n for n in DETECTORS}, type=str)
@@ -19,7 +19,7 @@ CASCADE = DetectorName("cascade")
 
 def read_labelled_pairs(path: Path) -> list[dict]:
     """Labelled pairs of a JSONL file; a bad or unlabelled line raises `FILE:LINE: what`."""
-    from .metrics import load_pairs, row_label
+    from ..mathequiv.evaluate import load_pairs, row_label
 
     rows = load_pairs(path)
     if not rows:
@@ -59,8 +59,8 @@ def equiv(
     pairs: Annotated[Path | None, typer.Option(help="Score a labelled JSONL file.")] = None,
 ) -> None:
     """Are two steps equivalent? Prints verdict, probability and the deciding stage."""
-    from .base import Context
-    from .metrics import score_pairs
+    from ..equiv.base import Context
+    from ..mathequiv.evaluate import score_pairs
 
     if pairs is None:
         step_a, step_b = _steps(step_a, step_b)

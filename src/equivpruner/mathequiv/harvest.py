@@ -21,7 +21,7 @@ from ..search.expand import Expander
 from ..steps import StepProtocol
 from ..value.base import ConstantValue
 from .pairs import PairRecord, cap_per_problem, dedup_pairs, sibling_pairs
-from .problems import Problem
+from ..data.problems import Problem
 from .templates import gsm8k_lines, gsm8k_variants, math_sentences, math_variants
 
 REFERENCE = "reference-template"
@@ -76,7 +76,9 @@ def harvest_problem(
     protocol: StepProtocol | None = None,
 ) -> list[PairRecord]:
     """Sibling pairs of one problem: expand, record pairs at the wanted depths, descend into
-    one random non-terminal child, until the deepest wanted depth or a dead end."""
+    one random non-terminal child, until the deepest wanted depth or a dead end. Depths that
+    are not recorded draw a single sample to descend through (W samples there would be paid
+    for and thrown away)."""
     config = SearchConfig(width=width, temperature=temperature, seed=seed)
     env = SearchEnv(
         problem.question,
@@ -90,8 +92,9 @@ def harvest_problem(
     node, rows = env.tree.root, []
     model = getattr(backend, "name", "?")
     for depth in range(max(depths) + 1):
-        children = expander.expand(node)
-        if depth in depths:
+        recorded = depth in depths
+        children = expander.expand(node, n=None if recorded else 1)
+        if recorded:
             prefix = env.tree.steps_to(node)
             rows += _sibling_pairs(problem, split, prefix, [c.text for c in children], model)
         followable = [c for c in children if not c.terminal]

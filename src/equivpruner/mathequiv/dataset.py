@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..equiv.llm_judge import levels_to_label, parse_level
 from .pairs import PairRecord
-from .problems import DatasetError, read_records
+from ..data.problems import DatasetError, read_records
 
 HUB_ID = "Jiawei1222/MathEquiv"
 SPLITS = {"train": "train", "valid": "valid", "validation": "valid", "dev": "valid", "test": "test"}

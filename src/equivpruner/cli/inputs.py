@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .llm.base import BackendError
-from .steps import check_question
+from ..llm.base import BackendError
+from ..steps import check_question
 
 _TRUE = {"1", "on", "yes", "true"}
 HUB_TIMEOUT_S = 3.0
@@ -19,7 +19,7 @@ HUB_TIMEOUT_S = 3.0
 
 def check_model(spec: str, what: str = "--model"):
     """Resolve `spec` without loading or downloading; a hub id must be cached or reachable."""
-    from .llm.registry import resolve_model
+    from ..llm.registry import resolve_model
 
     ref = resolve_model(spec, fetch=False)
     if ref.repo_id and not ref.path:
@@ -144,7 +144,7 @@ def _text_item(line: str, n: int, where: str) -> Item:
 
 
 def _json_item(line: str, n: int, where: str) -> Item:
-    from .answers import normalize_gold
+    from ..answers import normalize_gold
 
     try:
         row = json.loads(line)

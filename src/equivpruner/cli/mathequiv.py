@@ -24,14 +24,14 @@ DEFAULT_DETECTORS = "cascade,levenshtein,embedding"
 
 def _fail(message: str | BaseException) -> None:
     """One `error:` line, exit code 2; file errors read `FILE:LINE: what is wrong`."""
-    from ..cli_common import describe, fail
+    from .common import describe, fail
 
     fail(message if isinstance(message, str) else describe(message))
 
 
 def _user_errors() -> tuple:
     from ..llm.base import BackendError
-    from .problems import DatasetError
+    from ..data.problems import DatasetError
 
     return (ValueError, BackendError, DatasetError, FileNotFoundError, KeyError)
 
@@ -45,7 +45,7 @@ def _ints(text: str, what: str) -> list[int]:
 
 
 def _print_summary(rows, title: str) -> None:
-    from .pairs import summary
+    from ..mathequiv.pairs import summary
 
     info = summary(rows)
     table = Table(title=title)
@@ -79,9 +79,9 @@ def harvest(
     ] = True,
 ) -> None:
     """Harvest unlabelled sibling pairs (and labelled reference pairs) from training problems."""
-    from .harvest import check_split, iter_harvest, mine_reference_pairs
-    from .pairs import write_pairs
-    from .problems import load_problems
+    from ..mathequiv.harvest import check_split, iter_harvest, mine_reference_pairs
+    from ..mathequiv.pairs import write_pairs
+    from ..data.problems import load_problems
 
     try:
         check_split(split)
@@ -124,9 +124,9 @@ def harvest_trees(
 
     Rows carry `--split` (default test: such pairs are for evaluation; training refuses them).
     """
-    from ..cli_common import describe
-    from .pairs import cap_per_problem, write_pairs
-    from .tree_pairs import pairs_from_tree_files
+    from .common import describe
+    from ..mathequiv.pairs import cap_per_problem, write_pairs
+    from ..mathequiv.tree_pairs import pairs_from_tree_files
 
     files = sorted({f for p in paths for f in (p.rglob("*.json") if p.is_dir() else [p])}, key=str)
     try:
@@ -153,8 +153,8 @@ def label(
     keep_unlabelled: Annotated[bool, typer.Option(help="keep rejected rows, unlabelled")] = (False),
 ) -> None:
     """Label pairs with judges (MathEquiv levels) and write them with provenance."""
-    from .label import label_pairs, parse_judges
-    from .pairs import read_pairs, write_pairs
+    from ..mathequiv.label import label_pairs, parse_judges
+    from ..mathequiv.pairs import read_pairs, write_pairs
 
     try:
         rows = read_pairs(pairs_file)
@@ -195,8 +195,8 @@ def train_detector(
 ) -> None:
     """Train a detector: fine-tune the cross-encoder (LoRA on MiniLM by default) or, with
     `--kind features`, the fast features model."""
-    from ..equiv.train import train_cross_encoder
-    from .pairs import read_pairs
+    from ..mathequiv.train import train_cross_encoder
+    from ..mathequiv.pairs import read_pairs
 
     if kind not in ("cross-encoder", "features"):
         _fail(f"unknown --kind {kind!r}; valid: cross-encoder, features")
@@ -224,7 +224,7 @@ def train_detector(
 
 
 def _train_features(rows, held, out: Path, seed: int) -> None:
-    from ..equiv.train_features import train_feature_model
+    from ..mathequiv.train_features import train_feature_model
 
     meta = train_feature_model(rows, out, exclude=held, seed=seed)
     m = meta["out_of_fold"]
@@ -321,7 +321,7 @@ def eval_detector(
 ) -> None:
     """Score detectors side by side: accuracy, precision, recall, F1, confusion, by level,
     and each deciding stage's precision on its merges and rejects."""
-    from ..equiv.metrics import load_pairs, score_pairs
+    from ..mathequiv.evaluate import load_pairs, score_pairs
 
     try:
         rows = load_pairs(pairs_file)

@@ -54,8 +54,8 @@ def describe(err: BaseException) -> str:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """The exceptions that mean bad input or an unusable model/server, not a bug."""
-    from .data.problems import DatasetError
-    from .llm.base import BackendError
+    from ..data.problems import DatasetError
+    from ..llm.base import BackendError
 
     return (ValueError, BackendError, DatasetError, OSError, KeyError)
 

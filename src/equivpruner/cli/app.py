@@ -1,6 +1,6 @@
 """`equivpruner` command line: a thin layer over the Python API.
 
-Every option is checked before a model loads (`cli_options`, `cli_inputs`); a bad one is
+Every option is checked before a model loads (`options`, `inputs`); a bad one is
 one `error:` line and exit code 2. Tests inject a policy with `CliRunner().invoke(app, args,
 obj={"load_backend": fn})`; without it `llm.loader.load_policy` builds the backend.
 """
@@ -12,12 +12,12 @@ from typing import Annotated
 
 import typer
 
-from . import cli_options as o
-from .api import DEFAULT_MODEL
-from .cli_common import OneLineErrors, describe, fail, user_errors
-from .cli_solve import Display, Job, print_result, run_batch, why_no_answer, write_json
-from .search import SearchConfig, Tree
-from .steps import StepProtocol, check_question
+from . import options as o
+from ..api import DEFAULT_MODEL
+from .common import OneLineErrors, describe, fail, user_errors
+from .solve import Display, Job, print_result, run_batch, why_no_answer, write_json
+from ..search import SearchConfig, Tree
+from ..steps import StepProtocol, check_question
 
 app = typer.Typer(
     cls=OneLineErrors,
@@ -30,14 +30,14 @@ _P = StepProtocol()
 
 
 def _policy(spec: str, **opts):
-    from .llm import loader
+    from ..llm import loader
 
     return loader.load_policy(spec, **opts)
 
 
 def _backend(ctx: typer.Context, model: str, value: str, threads, n_ctx):
     """Check the model specs (and the hub) first, then load the policy once."""
-    from .cli_inputs import backend_options, check_model
+    from .inputs import backend_options, check_model
 
     ref = check_model(model)
     name, _, arg = value.partition(":")
@@ -50,7 +50,7 @@ def _backend(ctx: typer.Context, model: str, value: str, threads, n_ctx):
 
 def _items(question, file, gold, save_tree, html):
     """The batch from --file (None for one question); conflicting inputs fail."""
-    from .cli_inputs import read_questions
+    from .inputs import read_questions
 
     if file is None:
         if question is None:
@@ -94,7 +94,7 @@ def _solve_one(job: Job, question, gold, display, as_json, save_tree, html) -> N
         if save_tree:
             result.tree.save(save_tree)
         if html:
-            from .viz import write_tree_html
+            from ..viz import write_tree_html
 
             write_tree_html(result.tree, html)
     except OSError as err:
@@ -180,7 +180,7 @@ def solve_cmd(
 
 def _job(ctx, model, search, pruner, value, config, protocol, threads, n_ctx) -> Job:
     """The policy, detector and value function, each built once (a batch shares them)."""
-    from .api import build_detector, build_value
+    from ..api import build_detector, build_value
 
     backend = _backend(ctx, model, value, threads, n_ctx)
     detector = build_detector(pruner, backend)
@@ -197,23 +197,23 @@ def view_cmd(
     ),
 ) -> None:
     """Render a saved search tree as a self-contained HTML page."""
-    from .viz import write_tree_html
+    from ..viz import write_tree_html
 
     try:
         tree = Tree.load(tree_file)
     except ValueError as err:
         fail(str(err))
     write_tree_html(tree, out)
-    from .cli_solve import console
+    from .solve import console
 
     console.print(f"wrote {out}", highlight=False)
 
 
 def _register() -> None:
     """Commands that live beside the code they drive."""
-    from .bench.cli import bench
-    from .data.cli import eval_detector, harvest, harvest_trees, label, train_detector
-    from .equiv.cli import equiv
+    from .bench import bench
+    from .mathequiv import eval_detector, harvest, harvest_trees, label, train_detector
+    from .equiv import equiv
 
     app.command("equiv")(equiv)
     app.command("bench")(bench)

@@ -8,14 +8,17 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from equivpruner.data import cli as data_cli
+from equivpruner.cli import mathequiv as data_cli
+from equivpruner.data.problems import Problem, shipped_dir
+from equivpruner.equiv import weights
+from equivpruner.llm.scripted import EOS, ScriptedBackend
+from equivpruner.mathequiv.dataset import load_mathequiv
 from equivpruner.mathequiv.harvest import (
     HeldOutSplitError,
     harvest_siblings,
     mine_reference_pairs,
 )
 from equivpruner.mathequiv.label import LLMJudge, label_pairs, parse_judges
-from equivpruner.mathequiv.dataset import load_mathequiv
 from equivpruner.mathequiv.pairs import (
     PairRecord,
     cap_per_problem,
@@ -23,9 +26,6 @@ from equivpruner.mathequiv.pairs import (
     read_pairs,
     write_pairs,
 )
-from equivpruner.data.problems import Problem, shipped_dir
-from equivpruner.equiv import weights
-from equivpruner.llm.scripted import EOS, ScriptedBackend
 
 NATALIA = Problem(
     "gsm8k-0",

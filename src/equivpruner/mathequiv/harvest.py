@@ -14,6 +14,7 @@ import random
 import re
 from collections.abc import Iterable, Iterator, Sequence
 
+from ..data.problems import Problem
 from ..equiv.base import Context, Verdict
 from ..llm.base import PolicyBackend
 from ..search.base import SearchConfig, SearchEnv
@@ -21,7 +22,6 @@ from ..search.expand import Expander
 from ..steps import StepProtocol
 from ..value.base import ConstantValue
 from .pairs import PairRecord, cap_per_problem, dedup_pairs, sibling_pairs
-from ..data.problems import Problem
 from .templates import gsm8k_lines, gsm8k_variants, math_sentences, math_variants
 
 REFERENCE = "reference-template"

@@ -8,6 +8,10 @@ Judges (`make_judge(spec)`):
 - `llm:<model spec>`: an LLM rates each pair on the five-level rubric of
   `equiv.llm_judge` (e.g. `llm:openai:https://api.openai.com/v1#gpt-4o`, or
   `llm:embedded:qwen2.5-coder-0.5b` offline); an unparsable answer abstains.
+- `file:<path.jsonl>`: judgements made elsewhere (people, or an LLM run outside this tool),
+  one JSON object a line with the pair's `id` and its `level`; a pair it lacks abstains. The
+  judging model is the file's `judge` field (its rows must agree); the judge's name is
+  `<model>@<file stem>`, so two files by one model count as two judgements.
 
 With one judge a pair gets that judge's level. With several, a pair is kept only when at
 least `min_agree` sources give the same binary label and none disagrees; its level comes
@@ -18,7 +22,9 @@ raw level in `provenance["levels"]`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 from ..equiv.base import Context
@@ -52,10 +58,10 @@ class SymbolicJudge:
 
     name = "symbolic"
 
-    def __init__(self, budget_s: float = 0.05):
+    def __init__(self):
         from ..equiv.symbolic import SymbolicDetector
 
-        self.detector = SymbolicDetector(budget_s=budget_s)
+        self.detector = SymbolicDetector()
 
     def levels(self, rows: Sequence[PairRecord]) -> list[int | None]:
         out: list[int | None] = []
@@ -92,6 +98,40 @@ class LLMJudge:
         return out
 
 
+class FileJudge:
+    """Levels read from a JSONL file of judgements: `{"id": pair id, "level": 0-4}` a line."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.by_id: dict[str, int] = {}
+        names: set[str] = set()
+        with self.path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if line.strip():
+                    self._add(line, f"{self.path}:{lineno}", names)
+        if len(names) > 1:
+            raise ValueError(f"{self.path}: rows name several judges: {sorted(names)}")
+        self.model = names.pop() if names else None
+        self.name = f"{self.model}@{self.path.stem}" if self.model else self.path.stem
+
+    def _add(self, line: str, where: str, names: set[str]) -> None:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{where}: not JSON ({err.msg})") from None
+        level = row.get("level") if isinstance(row, dict) else None
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+            raise ValueError(f"{where}: expected an object with a string 'id'")
+        if not isinstance(level, int) or isinstance(level, bool) or level not in range(5):
+            raise ValueError(f"{where}: 'level' must be an integer 0-4, got {level!r}")
+        if isinstance(row.get("judge"), str):
+            names.add(row["judge"])
+        self.by_id[row["id"]] = level
+
+    def levels(self, rows: Sequence[PairRecord]) -> list[int | None]:
+        return [self.by_id.get(r.id) for r in rows]
+
+
 def make_judge(spec: str, load_backend=None) -> Judge:
     """A judge from `exact`, `symbolic` or `llm:<model spec>` (`load_backend(spec)` builds
     the LLM backend; default `llm.load_policy`)."""
@@ -100,6 +140,8 @@ def make_judge(spec: str, load_backend=None) -> Judge:
         return ExactJudge()
     if spec == "symbolic":
         return SymbolicJudge()
+    if spec.startswith("file:"):
+        return FileJudge(spec[len("file:") :])
     if spec == "llm" or spec.startswith("llm:"):
         from ..llm.registry import DEFAULT_POLICY
 
@@ -108,7 +150,9 @@ def make_judge(spec: str, load_backend=None) -> Judge:
         if load_backend is None:
             from ..llm.loader import load_policy as load_backend
         return LLMJudge(load_backend(model), name=f"llm:{model}")
-    raise ValueError(f"unknown judge {spec!r}; use exact, symbolic or llm:<model spec>")
+    raise ValueError(
+        f"unknown judge {spec!r}; use exact, symbolic, llm:<model spec> or file:<path.jsonl>"
+    )
 
 
 def parse_judges(specs: str, load_backend=None) -> list[Judge]:
@@ -132,7 +176,7 @@ def _split_specs(specs: str) -> list[str]:
     return out
 
 
-_JUDGE_HEADS = {"exact", "symbolic", "llm"}
+_JUDGE_HEADS = {"exact", "symbolic", "llm", "file"}
 
 
 def _combine(
@@ -161,7 +205,12 @@ def label_pairs(
     `label=None` instead of dropping them.
     """
     rows = list(rows)
-    raw = {judge.name: judge.levels(rows) for judge in judges}
+    raw: dict[str, list[int | None]] = {}
+    for judge in judges:
+        name, k = judge.name, 2
+        while name in raw:  # two judges of one name are still two judgements
+            name, k = f"{judge.name}#{k}", k + 1
+        raw[name] = judge.levels(rows)
     need = min_agree if min_agree is not None else (1 if len(raw) <= 1 else 2)
     out = []
     for k, row in enumerate(rows):

@@ -1,14 +1,10 @@
-"""Value functions: self-evaluation, rollouts, HTTP and transformers PRMs, the spec registry."""
+"""Value functions: self-evaluation, rollouts, transformers PRMs, the spec registry (the HTTP
+PRM: tests/test_vllm_protocols.py)."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
-import socket
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -131,85 +127,7 @@ def test_rollout_is_deterministic_given_seed():
         RolloutValue(ScriptedBackend({}), k=0)
 
 
-# --- HTTP PRM ----------------------------------------------------------------------------
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        server = self.server
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        server.requests.append(json.loads(body))
-        status, payload = server.replies.pop(0) if server.replies else server.default
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(payload if isinstance(payload, bytes) else json.dumps(payload).encode())
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def prm_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.requests, server.replies = [], []
-    server.default = (200, {"scores": [0.25, 0.75], "prompt_tokens": 11})
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server, f"http://127.0.0.1:{server.server_address[1]}/score"
-    server.shutdown()
-    server.server_close()
-
-
-def test_http_prm_follows_the_json_contract(prm_server):
-    server, url = prm_server
-    stats = SearchStats()
-    scores = HttpPRM(url).score(Q, ["a"], ["b", "c"], stats)
-    assert scores == [0.25, 0.75]
-    assert server.requests == [{"question": Q, "prefix": ["a"], "candidates": ["b", "c"]}]
-    assert stats.phases["value"].calls == 2 and stats.phases["value"].prompt_tokens == 11
-
-
-def test_http_prm_retries_server_errors(prm_server):
-    server, url = prm_server
-    server.replies = [(503, {"error": "busy"}), (500, b"oops")]
-    assert HttpPRM(url, retries=2, backoff=0).score(Q, [], ["b", "c"], SearchStats()) == [
-        0.25,
-        0.75,
-    ]
-    assert len(server.requests) == 3
-
-
-@pytest.mark.parametrize(
-    "reply",
-    [
-        (200, b"<html>not json</html>"),
-        (200, {"scores": [0.5]}),
-        (200, {"scores": [0.5, 1.5]}),
-        (200, {"scores": [0.5, "high"]}),
-        (200, [0.5, 0.5]),
-        (400, {"error": "bad request"}),
-    ],
-)
-def test_http_prm_garbage_is_a_one_line_backend_error(prm_server, reply):
-    server, url = prm_server
-    server.default = reply
-    with pytest.raises(BackendError) as err:
-        HttpPRM(url, retries=2, backoff=0).score(Q, [], ["b", "c"], SearchStats())
-    assert "\n" not in str(err.value)
-    assert len(server.requests) == 1  # malformed answers and 4xx are not retried
-
-
-def test_http_prm_server_down_fails_after_retries():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    start = time.perf_counter()
-    with pytest.raises(BackendError, match="after 3 tries"):
-        HttpPRM(f"http://127.0.0.1:{port}", timeout=2, retries=2, backoff=0.01).score(
-            Q, [], ["b"], SearchStats()
-        )
-    assert time.perf_counter() - start < 10
+# --- HTTP PRM: tests/test_vllm_protocols.py (vLLM's pooling API) ---------------------
 
 
 # --- registry ----------------------------------------------------------------------------
@@ -222,7 +140,8 @@ def test_make_value_specs():
     assert make_value("rollout:4", backend, StepProtocol()).k == 4
     assert make_value("constant", backend).value == 0.5
     assert isinstance(make_value("constant:0.3", backend), ConstantValue)
-    assert make_value("prm-http:http://127.0.0.1:9/score", backend).url.endswith("/score")
+    prm = make_value("prm-http:http://127.0.0.1:9/v1#Qwen/Qwen2.5-Math-PRM-7B", backend)
+    assert isinstance(prm, HttpPRM) and prm.url == "http://127.0.0.1:9/pooling"
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from .answers import answers_match, extract_boxed, majority_vote
 from .api import DEFAULT_MODEL, solve
 from .data.problems import Problem, load_problems
 from .equiv.base import Context, Detector, Verdict, group_steps
+from .pruner import Pruner
 from .search import SearchConfig, SearchResult, Tree
 from .steps import StepProtocol
 
@@ -14,6 +15,7 @@ __all__ = [
     "Context",
     "Detector",
     "Problem",
+    "Pruner",
     "SearchConfig",
     "SearchResult",
     "StepProtocol",

@@ -35,15 +35,16 @@ def _policy(spec: str, **opts):
     return loader.load_policy(spec, **opts)
 
 
-def _backend(ctx: typer.Context, model: str, value: str, threads, n_ctx):
+def _backend(ctx: typer.Context, model: str, value: str, threads, n_ctx, tokenizer=None,
+             timeout=None):
     """Check the model specs (and the hub) first, then load the policy once."""
-    from .inputs import backend_options, check_model
+    from .inputs import backend_options, check_model, server_options
 
     ref = check_model(model)
     name, _, arg = value.partition(":")
     if name == "prm":
         check_model(arg.strip(), "--value prm:")
-    opts = backend_options(ref, threads, n_ctx)
+    opts = {**backend_options(ref, threads, n_ctx), **server_options(ref, tokenizer, timeout)}
     load = (ctx.obj or {}).get("load_backend") or _policy
     return load(model, **opts)
 
@@ -137,6 +138,8 @@ def solve_cmd(
     token_budget: o.TokenBudget = None,
     threads: o.Threads = None,
     n_ctx: o.NCtx = None,
+    tokenizer: o.Tokenizer = None,
+    timeout: o.Timeout = None,
     system_prompt: o.SystemPrompt = None,
     step_delimiter: o.StepDelimiter = None,
     gold: Annotated[str | None, o.opt(o.IO, help="Reference answer to check against.")] = None,
@@ -168,7 +171,8 @@ def solve_cmd(
             stop_confidence=stop_confidence,
         )  # fmt: skip
         protocol = _protocol(max_depth, max_step_tokens, system_prompt, step_delimiter)
-        job = _job(ctx, model, search.value, pruner.value, value, config, protocol, threads, n_ctx)
+        job = _job(ctx, model, search.value, pruner.value, value, config, protocol, threads, n_ctx,
+                   tokenizer, timeout)
     except user_errors() as err:
         fail(describe(err))
     job.merges = merges
@@ -178,11 +182,12 @@ def solve_cmd(
     _solve_one(job, question, gold, display, as_json, save_tree, html)
 
 
-def _job(ctx, model, search, pruner, value, config, protocol, threads, n_ctx) -> Job:
+def _job(ctx, model, search, pruner, value, config, protocol, threads, n_ctx, tokenizer=None,
+         timeout=None) -> Job:
     """The policy, detector and value function, each built once (a batch shares them)."""
     from ..api import build_detector, build_value
 
-    backend = _backend(ctx, model, value, threads, n_ctx)
+    backend = _backend(ctx, model, value, threads, n_ctx, tokenizer, timeout)
     detector = build_detector(pruner, backend)
     if search not in ("greedy", "sampled"):  # a single path needs no value model
         value = build_value(value, backend, protocol)

@@ -45,6 +45,16 @@ def backend_options(ref, threads: int | None, n_ctx: int | None) -> dict:
     )
 
 
+def server_options(ref, tokenizer: str | None, timeout: float | None) -> dict:
+    """`--tokenizer` and `--timeout` for an `openai:` model (refused for any other)."""
+    opts = {"tokenizer": tokenizer, "timeout": timeout}
+    opts = {k: v for k, v in opts.items() if v is not None}
+    if opts and ref.kind != "openai":
+        flag = "--tokenizer" if tokenizer is not None else "--timeout"
+        raise ValueError(f"{flag} applies to openai: server models; a {ref.kind} model runs here")
+    return opts
+
+
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
 

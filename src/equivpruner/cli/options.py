@@ -148,6 +148,16 @@ Threads = Annotated[int | None, opt(MODEL, min=1, help="CPU threads (llama.cpp m
 NCtx = Annotated[
     int | None, opt(MODEL, min=64, help="Context tokens (llama.cpp; vLLM's max_model_len).")
 ]
+Tokenizer = Annotated[
+    str | None,
+    opt(MODEL, help="openai: models: the served model's HF tokenizer (id or dir), to render "
+        "prompts here instead of on the server.", callback=nonblank("tokenizer")),
+]  # fmt: skip
+Timeout = Annotated[
+    float | None,
+    opt(MODEL, help="openai: models: seconds to wait for one answer (default 120), > 0.",
+        callback=real(0, lo_open=True)),
+]  # fmt: skip
 SystemPrompt = Annotated[
     str | None, opt(MODEL, help="Replace the system prompt.", callback=nonblank("system prompt"))
 ]

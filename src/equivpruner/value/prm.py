@@ -16,6 +16,23 @@ QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\bo
 QWEN_STEP_SEP = "<extra_0>"
 
 
+def shepherd_text(question: str, steps: Sequence[str], step_tag: str = "ки") -> str:
+    """Math-Shepherd's input: the question, then each step followed by " " + step tag, steps
+    on their own lines (a tag inside a step is removed, so each step has exactly one)."""
+    body = "\n".join(f"{s.replace(step_tag, '').strip()} {step_tag}" for s in steps)
+    return f"{question} {body}"
+
+
+def qwen_messages(question: str, steps: Sequence[str], system_prompt: str = QWEN_SYSTEM):
+    """Qwen2.5-Math-PRM's conversation: each step of the answer ended by `<extra_0>`."""
+    answer = "".join(s.replace(QWEN_STEP_SEP, "").strip() + QWEN_STEP_SEP for s in steps)
+    return [
+        {"role": "system", "content": system_prompt},
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": answer},
+    ]
+
+
 def _require_torch():
     try:
         import torch
@@ -140,8 +157,7 @@ class MathShepherdPRM(_TransformersPRM):
         ]
 
     def format(self, question: str, steps: Sequence[str]) -> str:
-        body = "\n".join(f"{s.replace(self.step_tag, '').strip()} {self.step_tag}" for s in steps)
-        return f"{question} {body}"
+        return shepherd_text(question, steps, self.step_tag)
 
     def texts(self, question, prefix, candidates) -> list[str]:
         return [self.format(question, [*prefix, c]) for c in candidates]
@@ -181,12 +197,7 @@ class QwenPRM(_TransformersPRM):
         self._setup_tokenizer()
 
     def format(self, question: str, steps: Sequence[str]) -> str:
-        answer = "".join(s.replace(QWEN_STEP_SEP, "").strip() + QWEN_STEP_SEP for s in steps)
-        messages = [
-            {"role": "system", "content": self.system_prompt},
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": answer},
-        ]
+        messages = qwen_messages(question, steps, self.system_prompt)
         return self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=False
         )

@@ -12,7 +12,7 @@ VALUE_SPECS = (
     "rollout",
     "rollout:<k>",
     "prm:<model id or path>",
-    "prm-http:<url>",
+    "prm-http:<url>[#<model>][&style=qwen|shepherd][&task=<task>]",
     "constant",
     "constant:<value>",
 )
@@ -50,7 +50,7 @@ def make_value(
     if name == "prm-http" and arg:
         from .http_prm import HttpPRM
 
-        return HttpPRM(arg)
+        return HttpPRM.from_spec(arg)
     if name == "constant":
         value = _number(arg, float, "constant value") if arg else 0.5
         if not 0.0 <= value <= 1.0:

@@ -244,7 +244,9 @@ def test_adaptive_first_samples_are_the_fixed_arms_first_samples():
 
 
 def test_state_seed_depends_on_run_seed_and_prompt_only():
-    assert state_seed(0, "p") == state_seed(0, "p")
+    # a fixed value: the same in every process and every release (cache keys depend on it),
+    # which Python's salted hash() or a random draw would not give
+    assert state_seed(0, "p") == 1814469413
     assert state_seed(0, "p") != state_seed(1, "p") and state_seed(0, "p") != state_seed(0, "q")
     params = GenerationParams(n=3, seed=10, index=2)
     assert [params.sample_seed(j) for j in range(3)] == [12, 13, 14]

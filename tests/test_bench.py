@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -138,44 +139,62 @@ def test_concurrency_matches_sequential_and_respects_thread_safety(tmp_path):
     assert unsafe.max_active == 1
 
 
+class PausingBackend(SlowBackend):
+    """Once a problem is on file, says "paused" on stdout and blocks: the parent kills the run
+    there, in the middle, however slowly either process is scheduled."""
+
+    def __init__(self, results: Path):
+        super().__init__()
+        self.results = results
+
+    def generate(self, prompts, params):
+        if self.results.is_file() and self.results.read_text().count("\n") >= 1:
+            print("paused", flush=True)
+            threading.Event().wait()
+        return super().generate(prompts, params)
+
+
 RUNNER = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from equivpruner.bench.runner import run_bench
-from tests.test_bench import SlowBackend, make_cfg
-run_bench(make_cfg(Path(sys.argv[2])), backend=SlowBackend(float(sys.argv[3])), progress=False)
+from tests.test_bench import PausingBackend, SlowBackend, make_cfg
+tmp = Path(sys.argv[2])
+pause = sys.argv[3] == "pause"
+backend = PausingBackend(tmp / "out" / "results.jsonl") if pause else SlowBackend()
+run_bench(make_cfg(tmp), backend=backend, progress=False)
 """
 
 
-def _run_script(tmp_path: Path, delay: float) -> subprocess.Popen:
+def _run_script(tmp_path: Path, mode: str) -> subprocess.Popen:
     script_file = tmp_path / "run.py"
     script_file.write_text(RUNNER)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, str(script_file), str(ROOT), str(tmp_path), str(delay)]
+    cmd = [sys.executable, str(script_file), str(ROOT), str(tmp_path), mode]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_resume_after_kill_matches_uninterrupted_run(tmp_path):
     results = tmp_path / "out" / "results.jsonl"
-    proc = _run_script(tmp_path, 0.05)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if results.is_file() and results.read_text().count("\n") >= 1:
-            break
-        time.sleep(0.02)
+    proc = _run_script(tmp_path, "pause")
+    ready, _, _ = select.select([proc.stdout], [], [], 600)  # a guard against a hang only
+    assert ready and proc.stdout.readline() == b"paused\n", proc.stderr.read().decode()[-2000:]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     partial = read_results(results)
-    assert 1 <= len(partial) < 8, "the kill came too late to test resuming"
-    with open(results, "a") as fh:  # what a kill in the middle of a write leaves
-        fh.write('{"arm": "none", "id": "pro')
-    proc = _run_script(tmp_path, 0.0)
-    _, err = proc.communicate(timeout=120)
+    assert 1 <= len(partial) < 8
+    # mark the finished problems (a rerun that redid them would lose the mark), then add
+    # what a kill in the middle of a write leaves
+    marked = "".join(json.dumps({**r, "wall_seconds": 12345.0}) + "\n" for r in partial.values())
+    results.write_text(marked + '{"arm": "none", "id": "pro')
+    proc = _run_script(tmp_path, "run")
+    _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err.decode()[-2000:]
     lines = [json.loads(x) for x in results.read_text().splitlines()]
     keys = [(r["arm"], r["id"]) for r in lines]
     assert len(keys) == len(set(keys)) == 8
+    assert sum(r["wall_seconds"] == 12345.0 for r in lines) == len(partial)  # kept, not redone
     reference = run_bench(make_cfg(tmp_path, "ref"), backend=SlowBackend(), progress=False)
     assert untimed(lines) == untimed(reference)
 
@@ -255,13 +274,10 @@ def test_report_numbers_on_hand_made_results(tmp_path):
     assert (lo, hi) == pytest.approx((0.2307, 0.8824), abs=1e-4)
     exact = rows["exact"]
     assert exact["failed"] == "1" and exact["problems"] == "5" and exact["paired"] == "5"
-    diffs = [0, -1, 1, 0, 0]
+    # per-problem differences [0, -1, 1, 0, 0]: see test_paired_bootstrap_closed_forms
     assert float(exact["acc_diff"]) == pytest.approx(0.0)
-    boot = np.random.default_rng(0).integers(0, 5, size=(2000, 5))
-    means = np.asarray(diffs, float)[boot].mean(axis=1)
-    want_lo, want_hi = np.percentile(means, [2.5, 97.5])
-    assert float(exact["diff_lo"]) == pytest.approx(want_lo, abs=1e-6)
-    assert float(exact["diff_hi"]) == pytest.approx(want_hi, abs=1e-6)
+    assert float(exact["diff_lo"]) == pytest.approx(-0.6, abs=1e-9)
+    assert float(exact["diff_hi"]) == pytest.approx(0.6, abs=1e-9)
     assert paired_bootstrap([1, 1, 1]) == (1.0, 1.0, 1.0)
     assert float(exact["token_reduction"]) == pytest.approx(1 - 350 / 600)
     assert float(exact["tokens_median"]) == 50
@@ -272,6 +288,22 @@ def test_report_numbers_on_hand_made_results(tmp_path):
     assert "✗ 0.50×" in md
     for name in ("tokens_vs_accuracy.png", "token_ratio.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_paired_bootstrap_closed_forms():
+    """Checked against the exact resampling distribution and the normal approximation, not
+    against the implementation's own steps."""
+    # diffs [0, -1, 1, 0, 0]: a resample's sum S = (#+1) - (#-1) over 5 draws; exactly,
+    # P(S <= -4) = 0.5 % and P(S <= -3) = 3.6 %, so the 2.5 % quantile of the mean is -3/5
+    # (and +3/5 by symmetry), whatever the generator, with 2000 resamples.
+    assert paired_bootstrap([0, -1, 1, 0, 0]) == pytest.approx((0.0, -0.6, 0.6), abs=1e-9)
+    assert paired_bootstrap([1, 1, 1]) == (1.0, 1.0, 1.0)
+    # 100 problems: the percentile interval is close to mean +- 1.96 sd / sqrt(n)
+    diffs = [1] * 30 + [-1] * 10 + [0] * 60
+    mean, lo, hi = paired_bootstrap(diffs)
+    half = 1.959963984540054 * float(np.std(diffs)) / 10
+    assert mean == pytest.approx(0.2)
+    assert (lo, hi) == pytest.approx((0.2 - half, 0.2 + half), abs=0.012)
 
 
 def test_report_header_names_only_the_settings_the_search_reads(tmp_path):

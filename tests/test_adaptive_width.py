@@ -89,7 +89,11 @@ def test_adaptive_expansion_stops_after_two_equivalent_samples():
     kids = Expander(env).expand(env.tree.root)
     assert [k.text for k in kids] == ["add 2 and 3"]
     assert env.stats.siblings_generated == 2
-    assert env.tree.root.expansion == {"samples": 2, "groups": 1, "stop": "no-new-group"}
+    log = env.tree.root.expansion
+    assert {k: log[k] for k in ("samples", "groups", "stop")} == {
+        "samples": 2, "groups": 1, "stop": "no-new-group"
+    }  # fmt: skip
+    assert log["opened"] == [1, 0]  # the second sample joined the first's group
     assert env.stats.width_stops == {"no-new-group": 1}
     assert [p.index for p in env.backend.calls] == [0, 1] and env.backend.calls[0].n == 1
 

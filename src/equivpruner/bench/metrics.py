@@ -71,7 +71,16 @@ def arm_summary(records: Sequence[dict]) -> dict:
             sum(r["siblings_kept"] for r in ok), sum(r["expansions"] for r in ok)
         ),
         "value_calls_mean": _ratio(sum(r["value_calls"] for r in ok), n),
+        **vote_summary(ok),
     }
+
+
+def vote_summary(ok: Sequence[dict]) -> dict:
+    """Accuracy under the tree-vote answer rule, over the records that have it
+    (`vote_correct`, added by the report from the saved trees)."""
+    voted = [r for r in ok if r.get("vote_correct") is not None]
+    k = sum(bool(r["vote_correct"]) for r in voted)
+    return {"vote_problems": len(voted), "vote_correct": k, "vote_accuracy": _ratio(k, len(voted))}
 
 
 def paired_vs_vanilla(arm: Sequence[dict], vanilla: Sequence[dict]) -> dict:
@@ -81,6 +90,13 @@ def paired_vs_vanilla(arm: Sequence[dict], vanilla: Sequence[dict]) -> dict:
     pairs = [(r, base[r["id"]]) for r in _ok(arm) if r["id"] in base]
     diffs = [int(bool(a["correct"])) - int(bool(b["correct"])) for a, b in pairs]
     mean, lo, hi = paired_bootstrap(diffs)
+    voted = [
+        (a, b) for a, b in pairs
+        if a.get("vote_correct") is not None and b.get("vote_correct") is not None
+    ]  # fmt: skip
+    vote_mean, vote_lo, vote_hi = paired_bootstrap(
+        [int(bool(a["vote_correct"])) - int(bool(b["vote_correct"])) for a, b in voted]
+    )
     arm_tokens = sum(a["generated_tokens"] for a, _ in pairs)
     base_tokens = sum(b["generated_tokens"] for _, b in pairs)
     return {
@@ -88,6 +104,9 @@ def paired_vs_vanilla(arm: Sequence[dict], vanilla: Sequence[dict]) -> dict:
         "acc_diff": mean,
         "diff_lo": lo,
         "diff_hi": hi,
+        "vote_acc_diff": vote_mean,
+        "vote_diff_lo": vote_lo,
+        "vote_diff_hi": vote_hi,
         "token_reduction": 1 - arm_tokens / base_tokens if base_tokens else math.nan,
     }
 
@@ -112,6 +131,9 @@ def summarize(records: Sequence[dict], arms: Sequence[str]) -> list[dict]:
                 acc_diff=math.nan,
                 diff_lo=math.nan,
                 diff_hi=math.nan,
+                vote_acc_diff=math.nan,
+                vote_diff_lo=math.nan,
+                vote_diff_hi=math.nan,
                 token_reduction=math.nan,
             )
         rows.append(row)

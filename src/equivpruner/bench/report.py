@@ -23,10 +23,15 @@ CSV_COLUMNS = (
     "accuracy",
     "acc_lo",
     "acc_hi",
+    "vote_correct",
+    "vote_accuracy",
     "paired",
     "acc_diff",
     "diff_lo",
     "diff_hi",
+    "vote_acc_diff",
+    "vote_diff_lo",
+    "vote_diff_hi",
     "tokens_mean",
     "tokens_median",
     "token_reduction",
@@ -100,11 +105,32 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
     return lines
 
 
-def _diff(r: dict) -> str:
-    if math.isnan(r["acc_diff"]):
+def _diff(r: dict, prefix: str = "") -> str:
+    if math.isnan(r[f"{prefix}acc_diff"]):
         return "—"
-    lo, hi = pct(r["diff_lo"], True), pct(r["diff_hi"], True)
-    return f"{pct(r['acc_diff'], True)} [{lo}, {hi}]"
+    lo, hi = pct(r[f"{prefix}diff_lo"], True), pct(r[f"{prefix}diff_hi"], True)
+    return f"{pct(r[f'{prefix}acc_diff'], True)} [{lo}, {hi}]"
+
+
+def add_vote_outcomes(out: Path, records: Sequence[dict]) -> None:
+    """Set each ok record's `vote_correct`: whether the vote over its saved tree's complete
+    solutions matches the gold answer (the tree's recorded vote, else a count vote; None
+    without a tree)."""
+    from ..answers import answers_match
+    from ..search import Tree
+    from ..search.vote import tree_vote
+    from ..steps import StepProtocol
+
+    final_answer = StepProtocol().final_answer
+    for r in records:
+        path = out / r["tree"] if r.get("status") == "ok" and r.get("tree") else None
+        if path is None or not path.is_file():
+            r["vote_correct"] = None
+            continue
+        tree = Tree.load(path)
+        vote = tree.meta.get("vote") or tree_vote(tree, final_answer).to_dict()
+        answer = vote.get("answer")
+        r["vote_correct"] = answer is not None and answers_match(answer, r["gold"])
 
 
 def _summary_md(rows: Sequence[dict]) -> list[str]:
@@ -114,6 +140,8 @@ def _summary_md(rows: Sequence[dict]) -> list[str]:
         "failed",
         "accuracy [95 % CI]",
         f"Δ acc vs {VANILLA} [95 % CI]",
+        "vote accuracy",
+        f"Δ vote vs {VANILLA} [95 % CI]",
         "tokens mean",
         "median",
         "reduction",
@@ -129,6 +157,8 @@ def _summary_md(rows: Sequence[dict]) -> list[str]:
             str(r["failed"]),
             f"{pct(r['accuracy'])} [{pct(r['acc_lo'])}, {pct(r['acc_hi'])}]",
             _diff(r),
+            pct(r["vote_accuracy"]),
+            _diff(r, "vote_"),
             _num(r["tokens_mean"]),
             _num(r["tokens_median"]),
             pct(r["token_reduction"]),
@@ -229,7 +259,9 @@ def _intro(config: dict) -> list[str]:
         f"({BOOTSTRAP_REPS} resamples of problems, seed {BOOTSTRAP_SEED}). Reduction: "
         "1 − mean tokens(arm) / mean tokens(vanilla) on those problems. Tokens are generated "
         "tokens of every phase. Failed problems (backend errors) are counted apart, not as "
-        "wrong.",
+        "wrong. Vote: the answer of a vote over each tree's complete solutions (the weights "
+        "the arm's config names, count for trees saved before the vote was recorded), at no "
+        "extra token; its Δ is against the vanilla arm's vote.",
         "",
     ]
 
@@ -242,6 +274,7 @@ def write_report(out_dir: str | Path) -> list[dict]:
         raise BenchError(f"{out} has no results yet ({RESULTS} is missing or empty)")
     config = _load_config(out)
     arms = _arms(config, records)
+    add_vote_outcomes(out, records)
     rows = summary_rows(records, arms)
     write_csv(rows, out / "summary.csv")
     from .plots import token_ratio_strip, tokens_vs_accuracy  # matplotlib: only when plotting

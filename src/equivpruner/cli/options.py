@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 
 from ..equiv.registry import DETECTORS
+from ..search.base import PRIOR_RULES
+from ..search.vote import ANSWER_RULES, VOTE_WEIGHTS
 from ..search.width import WIDTH_RULES
 
 SEARCHES = ("greedy", "sampled", "mcts", "beam", "bon")
@@ -40,8 +42,13 @@ PrunerName = choices("PrunerName", DETECTORS)
 KeepRule = choices("KeepRule", KEEP_RULES)
 PruneOrder = choices("PruneOrder", PRUNE_ORDERS)
 WidthRule = choices("WidthRule", WIDTH_RULES)
+PriorRuleName = choices("PriorRuleName", PRIOR_RULES)
+AnswerRuleName = choices("AnswerRuleName", ANSWER_RULES)
+VoteWeightsName = choices("VoteWeightsName", VOTE_WEIGHTS)
 GREEDY, NO_PRUNER = SearchName("greedy"), PrunerName("none")
 PRUNE_AFTER, KEEP_FIRST, FIXED_WIDTH = PruneOrder("after"), KeepRule("first"), WidthRule("fixed")
+PRIOR_EMPIRICAL, ANSWER_PATH = PriorRuleName("empirical"), AnswerRuleName("path")
+VOTE_COUNT = VoteWeightsName("count")
 
 
 def real(lo: float, hi: float = math.inf, lo_open: bool = False, hi_open: bool = False):
@@ -190,6 +197,30 @@ StopConfidence = Annotated[
     opt(ADAPTIVE, help="Adaptive stop confidence, in (0.5, 1).",
                  callback=real(0.5, 1, lo_open=True, hi_open=True)),
 ]  # fmt: skip
+StopDetector = Annotated[
+    PrunerName | None,
+    opt(ADAPTIVE, help="Adaptive width: the detector that decides the stop (default: --pruner)."),
+]
+BranchGate = Annotated[
+    str | None,
+    opt(ADAPTIVE, help="A fitted branch gate (JSON): one sample where it says a second is idle."),
+]
+GateThreshold = Annotated[
+    float | None,
+    opt(ADAPTIVE, help="Branch gate: draw on only when P(new group) ≥ this, in [0, 1].",
+                 callback=real(0, 1)),
+]  # fmt: skip
+PriorRuleOpt = Annotated[
+    PriorRuleName,
+    opt(SEARCH, "--prior", help="Priors: sample shares, or exp(mean log-prob) (the paper)."),
+]
+AnswerRuleOpt = Annotated[
+    AnswerRuleName,
+    opt(SEARCH, "--answer-rule", help="Answer by the committed path or a vote over the tree."),
+]
+VoteWeightsOpt = Annotated[
+    VoteWeightsName, opt(SEARCH, help="Tree vote weights: count, groups, visits or value.")
+]
 File = Annotated[
     str | None,
     opt(IO, "--file", help="Questions: one a line (.txt) or JSON lines (.jsonl); - is stdin."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 FinishReason = Literal["stop", "length", "eos"]
@@ -37,8 +37,14 @@ class Completion:
     """One sampled continuation.
 
     `finish_reason` is "stop" when a stop string ended it, "eos" when the model ended its
-    message, "length" when `max_tokens` cut it. `mean_logprob` is the mean token log-prob
-    when the backend gives it cheaply, else None.
+    message, "length" when `max_tokens` cut it.
+
+    The policy's confidence in the sample, where the backend gives it (else None):
+    `mean_logprob` and `min_logprob` over its tokens' log-probs under the model (temperature
+    1, before top-p), `entropy` the mean per-token entropy of the next-token distribution
+    (nats; full vocabulary, or the top-k the server returned). `token_ids` and
+    `token_logprobs` are the per-token values behind them; caches and trees keep only the
+    summaries.
     """
 
     text: str
@@ -46,6 +52,29 @@ class Completion:
     prompt_tokens: int
     finish_reason: FinishReason
     mean_logprob: float | None = None
+    min_logprob: float | None = None
+    entropy: float | None = None
+    token_ids: list[int] | None = field(default=None, repr=False)
+    token_logprobs: list[float] | None = field(default=None, repr=False)
+
+
+CONFIDENCE_FIELDS = ("mean_logprob", "min_logprob", "entropy")
+
+
+def confidence_summary(
+    logprobs: Sequence[float] | None, entropies: Sequence[float] | None = None
+) -> dict[str, float | None]:
+    """`mean_logprob`, `min_logprob` and `entropy` of one sample from its per-token values
+    (all None for a sample without tokens or without log-probs)."""
+    if not logprobs:
+        return dict.fromkeys(CONFIDENCE_FIELDS)
+    values = [float(v) for v in logprobs]
+    ent = [float(e) for e in entropies or [] if e is not None]
+    return {
+        "mean_logprob": sum(values) / len(values),
+        "min_logprob": min(values),
+        "entropy": sum(ent) / len(ent) if ent else None,
+    }
 
 
 @dataclass

@@ -8,6 +8,10 @@ with `gguf_file=` (transformers dequantises it to float: loading Qwen2.5-0.5B th
 Finish reasons: generation stops at a stop string (`stop_strings=`) or an end-of-sequence
 token; the decoded text is cut at the first stop string ("stop"), else the first EOS/pad token
 ends it ("eos"), else it ran out of `max_tokens` ("length").
+
+Confidence: `generate` keeps the raw logits of each generated position (`output_logits`), and
+each sample's token log-probs (temperature 1, before top-p) and entropies are read from them
+over the tokens it counts.
 """
 
 from __future__ import annotations
@@ -15,7 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from .base import BackendError, Completion, FinishReason, GenerationParams, Message
+from .base import (
+    BackendError,
+    Completion,
+    FinishReason,
+    GenerationParams,
+    Message,
+    confidence_summary,
+)
 from .text import first_stop, first_token_ids, hf_encoder, renormalise
 
 
@@ -34,6 +45,23 @@ def split_generation(
     if cut is not None:
         return text[:cut], len(body), "stop"
     return text, len(body), ("length" if end is None else "eos")
+
+
+def _token_stats(step_logits, generated) -> tuple[list[list[float]], list[list[float]]]:
+    """Per row of `generated` (rows x steps token ids): each token's log-prob under the raw
+    logits of its step, and that step's entropy (nats)."""
+    import torch
+
+    logprobs, entropies = [], []
+    for t, logits in enumerate(step_logits):
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        logprobs.append(logp.gather(1, generated[:, t : t + 1]).squeeze(1))
+        entropies.append(-(logp.exp() * logp).nan_to_num().sum(dim=-1))
+    if not logprobs:
+        return [[] for _ in range(generated.shape[0])], [[] for _ in range(generated.shape[0])]
+    lp = torch.stack(logprobs, dim=1).cpu().tolist()
+    ent = torch.stack(entropies, dim=1).cpu().tolist()
+    return lp, ent
 
 
 def _torch_dtype(dtype):
@@ -128,17 +156,25 @@ class TransformersBackend:
             sample = params.temperature > 0
             kwargs = {"temperature": params.temperature, "top_p": params.top_p, "top_k": 0}
             with torch.no_grad():
-                seqs = self.model.generate(
+                gen = self.model.generate(
                     **enc, max_new_tokens=params.max_tokens, num_return_sequences=params.n,
                     do_sample=sample, **(kwargs if sample else {}),
                     **self._stop_kwargs(tuple(params.stop)),
                     pad_token_id=self.tokenizer.pad_token_id,
+                    return_dict_in_generate=True, output_logits=True,
                 )
             width = enc["input_ids"].shape[1]
+            seqs = gen.sequences
+            logprobs, entropies = _token_stats(gen.logits, seqs[:, width:])
             lengths = enc["attention_mask"].sum(dim=1).tolist()
             for i, prompt_len in enumerate(lengths):
-                rows = seqs[i * params.n : (i + 1) * params.n, width:]
-                out.append([self._completion(r.tolist(), params, prompt_len) for r in rows])
+                span = range(i * params.n, (i + 1) * params.n)
+                out.append([
+                    self._completion(
+                        seqs[r, width:].tolist(), params, prompt_len, logprobs[r], entropies[r]
+                    )
+                    for r in span
+                ])
         return out
 
     def _stop_kwargs(self, stop: tuple[str, ...]) -> dict:
@@ -156,12 +192,19 @@ class TransformersBackend:
             return {}
         return {"stop_strings": list(stop), "tokenizer": self.tokenizer}
 
-    def _completion(self, ids: list[int], params: GenerationParams, prompt_len: int):
+    def _completion(
+        self, ids: list[int], params: GenerationParams, prompt_len: int, logprobs, entropies
+    ):
         def decode(toks):
             return self.tokenizer.decode(toks, skip_special_tokens=True)
 
         text, count, reason = split_generation(ids, params.stop, self.end_ids, decode)
-        return Completion(text, count, int(prompt_len), reason)
+        values = logprobs[:count]
+        return Completion(
+            text, count, int(prompt_len), reason,
+            **confidence_summary(values, entropies[:count]),
+            token_ids=ids[:count], token_logprobs=values,
+        )  # fmt: skip
 
     def next_token_probs(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict]:
         torch = self._torch

@@ -4,6 +4,10 @@ Written against vLLM's documented offline API: `LLM.generate(prompts, SamplingPa
 one `RequestOutput` per prompt, whose `.outputs` hold `n` `CompletionOutput`s with `.text`,
 `.token_ids`, `.finish_reason` ("stop"/"length") and `.stop_reason` (the matched stop string or
 token id, None for EOS). Not tested in this repository's CI (no GPU there).
+
+Confidence: samples are drawn with `SamplingParams(logprobs=5)`, so each output's `.logprobs`
+holds, per generated token, the sampled token and the top 5 as `{token_id: Logprob}`; the
+mean / min log-prob come from the sampled tokens, the entropy from the top 5 renormalised.
 """
 
 from __future__ import annotations
@@ -11,16 +15,40 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from .base import BackendError, Completion, FinishReason, GenerationParams, Message
+from .base import (
+    BackendError,
+    Completion,
+    FinishReason,
+    GenerationParams,
+    Message,
+    confidence_summary,
+)
 from .text import first_token_ids, hf_encoder, renormalise
 
 _TOP_LOGPROBS = 20
+_SAMPLE_LOGPROBS = 5  # top alternatives kept per sampled token (for the entropy)
 
 
 def _reason(output) -> FinishReason:
     if output.finish_reason == "length":
         return "length"
     return "eos" if output.stop_reason is None else "stop"
+
+
+def sample_logprobs(output) -> tuple[list[float], list[float]]:
+    """The sampled tokens' log-probs and each step's top-k entropy (renormalised) from a
+    vLLM `CompletionOutput` whose `.logprobs` is a list of `{token_id: Logprob}`."""
+    steps = output.logprobs or []
+    values, entropies = [], []
+    for token, top in zip(output.token_ids, steps, strict=False):
+        if not top or token not in top:
+            continue
+        values.append(float(top[token].logprob))
+        probs = [math.exp(v.logprob) for v in top.values() if math.isfinite(v.logprob)]
+        total = sum(probs)
+        if total > 0:
+            entropies.append(-sum(p / total * math.log(p / total) for p in probs if p > 0))
+    return values, entropies
 
 
 class VLLMBackend:
@@ -54,6 +82,7 @@ class VLLMBackend:
                 n=n, stop=list(params.stop) or None, temperature=params.temperature,
                 top_p=params.top_p, max_tokens=params.max_tokens,
                 seed=self.seed if params.seed is None else params.sample_seed(j),
+                logprobs=_SAMPLE_LOGPROBS,
             )
             for j in range(copies)
         ]
@@ -68,8 +97,7 @@ class VLLMBackend:
             out.append([
                 Completion(
                     o.text, len(o.token_ids), n_prompt, _reason(o),
-                    (o.cumulative_logprob / len(o.token_ids))
-                    if o.cumulative_logprob is not None and o.token_ids else None,
+                    **confidence_summary(*sample_logprobs(o)),
                 )
                 for o in result_outputs
             ])

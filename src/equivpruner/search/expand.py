@@ -7,7 +7,13 @@ expansion's first n samples are exactly a fixed-width expansion's first n.
 
 With `width_rule="fixed"` all W siblings come in one call (the paper). Any other rule samples
 in waves of `wave_size`, groups each new sample against the groups so far, and stops by the
-rule (`search.width`); W stays the cap.
+rule (`search.width`); W stays the cap. With a stop detector (`SearchConfig.stop_detector`)
+the stop decision groups with it while merging groups with the search's detector. With a
+branch gate (`search.gate`) the first sample is drawn alone, and the expansion stays at one
+sample when the gate closes; otherwise it goes on as the width rule says.
+
+Each expansion logs, per kept sample in generation order, whether it opened a new group and
+its confidence (`Node.expansion`): the rows the gate is fitted on.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field
 from ..equiv.base import Context
 from ..llm.base import GenerationParams, state_seed
 from .base import BudgetExhausted, SearchEnv
+from .gate import GATE, sample_features, step_kind
 from .pruning import Candidate, MergePolicy, merge_and_record, prune
 from .tree import Node
 from .width import CAP, IncrementalGrouping, width_stop
@@ -25,10 +32,11 @@ from .width import CAP, IncrementalGrouping, width_stop
 IDENTICAL = "identical"
 
 
-def _priors(cands: list[Candidate]) -> None:
-    """exp(mean log-prob) normalised over siblings when the backend gives log-probs; else
-    each sample weighs 1/n, so a group's prior is its share of the samples taken."""
-    if cands and all(c.logprob is not None for c in cands):
+def _priors(cands: list[Candidate], rule: str = "empirical") -> None:
+    """Rule "confidence": exp(mean log-prob) normalised over siblings when the backend gave
+    every sample's log-probs; otherwise ("empirical") each sample weighs 1/n, so a group's
+    prior is its share of the samples taken."""
+    if rule == "confidence" and cands and all(c.logprob is not None for c in cands):
         weights = [math.exp(c.logprob) for c in cands]
     else:
         weights = [1.0] * len(cands)
@@ -52,26 +60,35 @@ def _fold_identical(cands: list[Candidate]) -> tuple[list[Candidate], int]:
 class _Siblings:
     """The samples of one adaptive expansion: distinct texts grouped as they arrive."""
 
-    grouper: IncrementalGrouping
+    grouper: IncrementalGrouping  # the merge detector's groups
+    stopper: IncrementalGrouping | None = None  # the stop detector's (None: the merge's)
     samples: list[Candidate] = field(default_factory=list)
     distinct: dict[str, int] = field(default_factory=dict)  # text -> index in grouper.steps
     counts: list[int] = field(default_factory=list)  # samples per distinct text
+    opened: list[int] = field(default_factory=list)  # per sample: opened a stop group
 
     def add(self, cands: list[Candidate]) -> int:
-        """Add a wave; returns how many new groups it opened."""
-        self.samples += cands
-        new = []
+        """Add a wave; returns how many new groups (of the stop grouping) it opened."""
+        opened = 0
         for c in cands:
+            self.samples.append(c)
             if c.text in self.distinct:
                 self.counts[self.distinct[c.text]] += 1
-            else:
-                self.distinct[c.text] = len(self.counts)
-                self.counts.append(1)
-                new.append(c.text)
-        return self.grouper.add(new)
+                self.opened.append(0)
+                continue
+            self.distinct[c.text] = len(self.counts)
+            self.counts.append(1)
+            new = self.grouper.add([c.text])
+            if self.stopper is not None:
+                new = self.stopper.add([c.text])
+            self.opened.append(new)
+            opened += new
+        return opened
 
     def group_sizes(self) -> list[int]:
-        return [sum(self.counts[i] for i in g) for g in self.grouper.groups]
+        """Samples per group of the grouping the stop decision reads."""
+        groups = (self.stopper or self.grouper).groups
+        return [sum(self.counts[i] for i in g) for g in groups]
 
 
 class Expander:
@@ -111,9 +128,33 @@ class Expander:
                 continue
             terminal = env.protocol.is_terminal(text, c.finish_reason, depth)
             cands.append(
-                Candidate(text, c.tokens, c.finish_reason, terminal, logprob=c.mean_logprob)
-            )
+                Candidate(
+                    text, c.tokens, c.finish_reason, terminal, logprob=c.mean_logprob,
+                    min_logprob=c.min_logprob, entropy=c.entropy,
+                )
+            )  # fmt: skip
         return cands
+
+    def gate_closes(self, node: Node, first: list[Candidate]) -> bool:
+        """Whether the branch gate keeps `node`'s expansion to its first sample."""
+        env = self.env
+        if env.gate is None or not first:
+            return False
+        c = first[0]
+        confidence = {"mean_logprob": c.logprob, "min_logprob": c.min_logprob, "entropy": c.entropy}
+        raw = sample_features(confidence, node.depth + 1, step_kind(c.text, c.terminal))
+        return env.gate.closes(raw, env.config.gate_threshold)
+
+    def _sample_fixed(self, node: Node, cap: int, temperature: float):
+        """W samples at once; with a gate, the first alone and the rest only if it opens."""
+        env = self.env
+        if env.gate is None or cap <= 1:
+            return self.sample(node, cap, temperature), CAP
+        prompt = env.protocol.prompt(env.backend, env.question, env.tree.steps_to(node))
+        first = self.sample(node, 1, temperature, prompt=prompt)
+        if self.gate_closes(node, first):
+            return first, GATE
+        return first + self.sample(node, cap - 1, temperature, index=1, prompt=prompt), CAP
 
     def expand(self, node: Node, n: int | None = None, temperature: float | None = None):
         """Sample, fold identical samples, score and prune (in the configured order), and
@@ -123,14 +164,18 @@ class Expander:
         cap = n or cfg.width
         if n is None and cfg.width_rule != "fixed":
             return self._expand_adaptive(node, cap, temp)
-        cands = self.sample(node, cap, temp)
+        if n is None:
+            cands, reason = self._sample_fixed(node, cap, temp)
+        else:
+            cands, reason = self.sample(node, cap, temp), CAP
         self.env.stats.expansions += 1
         node.expanded = True
-        _priors(cands)
+        _priors(cands, cfg.prior_rule)
         distinct, dupes = _fold_identical(cands)
         self.env.stats.exact_duplicates += dupes
         kept = self._score_and_prune(node, distinct)
-        self._record(node, len(cands), len(kept), CAP)
+        taken = cap if reason == CAP else 1
+        self._record(node, taken, len(kept), reason, cands, _opened_by_groups(cands, kept))
         return [self._attach(node, c) for c in kept]
 
     def _score_and_prune(self, node: Node, cands: list[Candidate]) -> list[Candidate]:
@@ -152,12 +197,16 @@ class Expander:
         steps = env.tree.steps_to(node)
         prompt = env.protocol.prompt(env.backend, env.question, steps)
         context = Context(env.question, tuple(steps))
-        sibs = _Siblings(IncrementalGrouping(env.detector, context))
+        stopper = None
+        if env.stop_detector is not None:
+            stopper = IncrementalGrouping(env.stop_detector, context)
+        sibs = _Siblings(IncrementalGrouping(env.detector, context), stopper)
         env.stats.expansions += 1
         node.expanded = True
         taken, reason = 0, None
         while reason is None:
-            wave = min(cfg.wave_size, cap - taken)
+            first = taken == 0 and env.gate is not None  # the gate reads the first alone
+            wave = 1 if first else min(cfg.wave_size, cap - taken)
             cands = self.sample(node, wave, temperature, index=taken, prompt=prompt)
             taken += wave
             with env.stats.timed("detector"):
@@ -166,6 +215,8 @@ class Expander:
             reason = width_stop(
                 cfg.width_rule, taken, cap, sizes, opened, cfg.min_width, cfg.unseen_mass
             )
+            if reason is None and first and self.gate_closes(node, cands):
+                reason = GATE
         env.stats.phases["detector"].calls += 1
         return self._finish_adaptive(node, sibs, taken, reason, steps)
 
@@ -173,7 +224,7 @@ class Expander:
         self, node: Node, sibs: _Siblings, taken: int, reason: str, steps: list[str]
     ) -> list[Node]:
         env, cfg = self.env, self.env.config
-        _priors(sibs.samples)
+        _priors(sibs.samples, cfg.prior_rule)
         distinct, dupes = _fold_identical(sibs.samples)
         env.stats.exact_duplicates += dupes
         if cfg.prune_order == "after":
@@ -183,11 +234,28 @@ class Expander:
         if cfg.prune_order == "before":
             self._score(steps, kept)
         env.stats.siblings_kept += len(kept)
-        self._record(node, taken, len(kept), reason)
+        self._record(node, taken, len(kept), reason, sibs.samples, sibs.opened)
         return [self._attach(node, c) for c in kept]
 
-    def _record(self, node: Node, samples: int, groups: int, reason: str) -> None:
-        node.expansion = {"samples": samples, "groups": groups, "stop": reason}
+    def _record(
+        self,
+        node: Node,
+        samples: int,
+        groups: int,
+        reason: str,
+        cands: list[Candidate],
+        opened: list[int],
+    ) -> None:
+        node.expansion = {
+            "samples": samples,
+            "groups": groups,
+            "stop": reason,
+            "opened": list(opened),
+            "mean_logprobs": [c.logprob for c in cands],
+            "min_logprobs": [c.min_logprob for c in cands],
+            "entropies": [c.entropy for c in cands],
+            "kinds": [step_kind(c.text, c.terminal) for c in cands],
+        }
         stops = self.env.stats.width_stops
         stops[reason] = stops.get(reason, 0) + 1
 
@@ -210,5 +278,23 @@ class Expander:
             finish_reason=c.finish_reason,
             tokens=c.tokens,
             logprob=c.logprob,
+            min_logprob=c.min_logprob,
+            entropy=c.entropy,
             merged=c.merged,
         )
+
+
+def _opened_by_groups(samples: list[Candidate], kept: list[Candidate]) -> list[int]:
+    """Per sample in generation order: 1 when it is the first of its group (the survivors
+    and what each absorbed give the groups)."""
+    group_of: dict[str, int] = {}
+    for g, survivor in enumerate(kept):
+        for text in [survivor.text, *(m.text for m in survivor.merged)]:
+            group_of.setdefault(text, g)
+    seen: set[int] = set()
+    flags = []
+    for c in samples:
+        g = group_of.get(c.text, -1 - len(flags))  # a sample no group holds stands alone
+        flags.append(int(g not in seen))
+        seen.add(g)
+    return flags

@@ -27,6 +27,8 @@ class Candidate:
     prior: float = 0.0
     value: float | None = None
     logprob: float | None = None
+    min_logprob: float | None = None
+    entropy: float | None = None
     merged: list[MergeRecord] = field(default_factory=list)
 
     def absorb(self, other: Candidate, stage: str, probability: float) -> None:

@@ -38,10 +38,14 @@ class Node:
     terminal: bool = False
     finish_reason: str = ""
     tokens: int = 0
-    logprob: float | None = None
+    logprob: float | None = None  # the policy's confidence: mean token log-prob,
+    min_logprob: float | None = None  # its least likely token,
+    entropy: float | None = None  # mean next-token entropy (None: the backend gave none)
     merged: list[MergeRecord] = field(default_factory=list)
     expanded: bool = False
-    expansion: dict | None = None  # samples taken, groups and stop reason of its expansion
+    # Its expansion: samples taken, groups, stop reason, and per sample in generation order
+    # whether it opened a new group and its confidence (what the branch gate is fitted on).
+    expansion: dict | None = None
 
     @property
     def q(self) -> float:

@@ -46,9 +46,10 @@ def _build(spec: str, opts: dict) -> PolicyBackend:
         opts.setdefault("name", ref.spec)
         return LlamaCppBackend(ref.path, **opts)
     if ref.kind == "openai":
-        from .openai_http import OpenAIBackend
+        from .openai_http import OpenAIBackend, model_and_options
 
-        return OpenAIBackend(ref.base_url, ref.model, **opts)
+        model, spec_opts = model_and_options(ref.model or "")
+        return OpenAIBackend(ref.base_url, model, **{**spec_opts, **opts})
     embedded = EMBEDDED_MODELS.get(ref.name) if spec.startswith("embedded:") else None
     if embedded is not None and embedded.role != "policy":
         raise BackendError(f"{spec} is an {embedded.role}, not a language model policy")

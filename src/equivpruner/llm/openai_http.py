@@ -1,58 +1,129 @@
 """A policy served over HTTP by an OpenAI-compatible server (vLLM, llama.cpp server, SGLang…).
 
-Uses the raw *completions* endpoint, because search continues a partial assistant message and
-chat endpoints can't. The chat template therefore has to be rendered here: pass
-`tokenizer=<HF id or path>` (its `apply_chat_template` is used); without one, a llama.cpp
-server's `GET /props` is asked for its `chat_template`.
+Search continues a partial assistant message. The prompt is rendered here when a chat template
+is at hand: `tokenizer=<HF id or path>` (its `apply_chat_template`), else the template a
+llama.cpp server publishes at `GET /props`; such prompts go to the raw `/v1/completions`.
+A server without `/props` (vLLM) renders the conversation itself: the prompt is then a
+conversation key (`chat_key`) and goes to `/v1/chat/completions` with the partial answer as
+the final assistant message and `continue_final_message: true, add_generation_prompt: false`
+(vLLM's chat extra parameters, documented since v0.6; see docs/scale-out.md).
 
 Finish reasons: servers say "stop" both for a stop string and for end-of-sequence. vLLM's
 `stop_reason` (the matched string, or null for EOS) and llama.cpp's `stopping_word`/`stop_type`
 tell them apart; when a server gives neither, "stop" is reported if stop strings were requested,
-else "eos".
+else "eos". Failures are one line naming the server (`http`): connection refused and 5xx are
+retried (and say so), no answer within `timeout` seconds ends the call.
+
+Confidence: sampling requests ask for `logprobs` (the sampled tokens' log-probs and the top
+`logprobs` alternatives, 5 by default; 0 asks for none). vLLM, SGLang and llama-cpp-python's
+server answer in the completions shape (`token_logprobs`, `top_logprobs`), llama.cpp's
+`llama-server` and chat completions in the chat shape (`content`, one entry per token); both
+become the completion's mean / min log-prob and top-k entropy (`token_confidence`). A server
+that refuses the field (a 4xx, or an error naming log-probs) is asked again without it, and
+its completions carry no confidence from then on.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from .base import BackendError, Completion, FinishReason, GenerationParams, Message
+from .http import (
+    DEFAULT_TIMEOUT,
+    Failure,
+    Waiting,
+    connection_failure,
+    error_detail,
+    one_line,
+    request_json,
+    status_failure,
+    timeout_failure,
+    with_retries,
+)
+from .logprobs import token_confidence
 from .text import render_chat_template, renormalise
 
 _TOP_LOGPROBS = 20
+CHAT_MARK = "\x1echat\x1e"  # starts a conversation key; never part of a rendered prompt
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+def model_and_options(fragment: str) -> tuple[str, dict]:
+    """`MODEL[&tokenizer=ID][&timeout=SECONDS]`, the part of an `openai:` spec after `#`:
+    the served model's name and the backend options the spec carries (so a spec alone, as
+    bench and Ray workers get it, can name a tokenizer)."""
+    model, *options = fragment.split("&")
+    opts: dict = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not value or key not in ("tokenizer", "timeout"):
+            raise BackendError(
+                f"bad option {option!r} in the openai spec; use "
+                "openai:URL#MODEL[&tokenizer=ID][&timeout=SECONDS]"
+            )
+        if key == "timeout":
+            try:
+                opts[key] = float(value)
+            except ValueError:
+                raise BackendError(f"timeout={value!r} in the openai spec is not seconds") from None
+        else:
+            opts[key] = value
+    return model, opts
 
 
-class _Garbage(ValueError):
-    """The server answered, but not with a completions response."""
+def chat_key(messages: Sequence[Message], assistant_prefix: str = "") -> str:
+    """A prompt that stands for `messages` plus a partial assistant answer (rendered by the
+    server): stable text, so caches and state seeds key on it like on any prompt."""
+    body = {"messages": [[m.role, m.content] for m in messages], "prefix": assistant_prefix}
+    return CHAT_MARK + json.dumps(body, ensure_ascii=False)
+
+
+def chat_messages(prompt: str) -> tuple[list[dict], bool] | None:
+    """The chat request a conversation key stands for: its messages (the partial answer last)
+    and whether that answer is to be continued; None for an ordinary prompt."""
+    if not prompt.startswith(CHAT_MARK):
+        return None
+    body = json.loads(prompt[len(CHAT_MARK) :])
+    messages = [{"role": role, "content": content} for role, content in body["messages"]]
+    if body["prefix"]:
+        messages.append({"role": "assistant", "content": body["prefix"]})
+    return messages, bool(body["prefix"])
+
+
+def chat_options(continues: bool) -> dict:
+    """vLLM's chat extra parameters: continue the final (assistant) message, or open one."""
+    if continues:
+        return {"continue_final_message": True, "add_generation_prompt": False}
+    return {"add_generation_prompt": True}
 
 
 class OpenAIBackend:
-    """Completions from `base_url` (e.g. http://localhost:8000/v1) for `model`."""
+    """Completions from `base_url` (e.g. http://localhost:8000/v1) for `model`.
+
+    `timeout`: seconds to wait for one answer (a "waiting for …" warning is logged after 10);
+    `max_retries`: tries in all for a refused connection or a 5xx.
+    """
 
     def __init__(
         self,
         base_url: str,
         model: str,
         api_key: str | None = None,
-        timeout: float = 60,
+        timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = 3,
         tokenizer: str | None = None,
         backoff: float = 0.5,
+        logprobs: int = 5,
     ):
         try:
             import openai
         except ImportError as exc:  # pragma: no cover - openai is a core dependency
             raise BackendError("the HTTP backend needs: pip install openai") from exc
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         self._openai = openai
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -60,52 +131,61 @@ class OpenAIBackend:
         self.timeout = timeout
         self.tries = max(1, max_retries)
         self.backoff = backoff
+        self.logprobs = max(0, int(logprobs))  # top alternatives asked per sampled token
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.client = openai.OpenAI(
             base_url=self.base_url, api_key=api_key or "EMPTY", timeout=timeout, max_retries=0
         )
+        self._waiting = Waiting(self.base_url, timeout)
         self._tokenizer_spec = tokenizer
         self._tokenizer: Any = None
         self._props: dict | None = None
 
     # ---- HTTP ---------------------------------------------------------------------------
-    def _create(self, **kwargs) -> dict:
-        """One completions request with retries on network errors, 5xx and garbage."""
+    def _create(self, chat: bool = False, **kwargs) -> dict:
+        """One completions (or chat completions) request, retried as `http` says."""
         openai = self._openai
-        last: BaseException | None = None
-        for attempt in range(self.tries):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+        endpoint = self.client.chat.completions if chat else self.client.completions
+
+        def once() -> dict:
             try:
-                raw = self.client.completions.with_raw_response.create(
-                    model=self.model, **kwargs
-                )
-                return _parse_body(raw.text)
-            except (openai.APIConnectionError, openai.InternalServerError, _Garbage) as exc:
-                last = exc
+                raw = endpoint.with_raw_response.create(model=self.model, **kwargs)
+            except openai.APITimeoutError as exc:
+                raise timeout_failure(self.timeout) from exc
+            except openai.APIConnectionError as exc:
+                raise connection_failure(exc) from exc
             except openai.APIStatusError as exc:
-                if exc.status_code < 500 and exc.status_code != 429:
-                    raise BackendError(
-                        f"server at {self.base_url} refused the request "
-                        f"(HTTP {exc.status_code}): {_one_line(exc)}"
-                    ) from exc
-                last = exc
-        if isinstance(last, _Garbage):
-            what = "did not return a valid completions response"
-        else:
-            what = "is not reachable"
-        raise BackendError(
-            f"server at {self.base_url} {what} after {self.tries} tries: {_one_line(last)}"
-        ) from last
+                raise status_failure(exc.status_code, error_detail(exc.response.text)) from exc
+            return _parse_body(raw.text, chat)
+
+        try:
+            return with_retries(once, self.base_url, self.tries, self.backoff, self._waiting)
+        except BackendError as err:
+            if chat and "refused the request" in str(err):
+                raise BackendError(
+                    f"{err}; continuing a partial answer needs a server that takes "
+                    "continue_final_message (vLLM), a llama.cpp /props template, or "
+                    "--tokenizer (tokenizer=) naming the served model's tokenizer"
+                ) from None
+            raise
 
     def _root_get(self, path: str) -> dict | None:
-        """GET a non-OpenAI endpoint at the server root (llama.cpp's /props); None if absent."""
-        root = self.base_url.removesuffix("/v1")
-        try:
-            with urllib.request.urlopen(root + path, timeout=self.timeout) as resp:
-                data = json.loads(resp.read().decode("utf-8"))
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) else None
+        """GET a non-OpenAI endpoint at the server root (llama.cpp's /props); None where the
+        server has none (a 4xx, or not a JSON object). Down, failing or silent: BackendError."""
+        url = self.base_url.removesuffix("/v1") + path
+
+        def once() -> dict | None:
+            try:
+                data = request_json(url, timeout=self.timeout, headers=self._headers)
+            except Failure as failure:
+                if failure.status is not None and not failure.retry:  # a 4xx: no /props
+                    return None
+                if failure.text.startswith("sent a body that is not JSON"):
+                    return None
+                raise
+            return data if isinstance(data, dict) else None
+
+        return with_retries(once, self.base_url, self.tries, self.backoff, self._waiting)
 
     # ---- PolicyBackend ------------------------------------------------------------------
     def generate(
@@ -120,8 +200,8 @@ class OpenAIBackend:
         for _ in range(params.n):  # a server that ignores `n` is asked again for the rest
             want = params.n - len(out)
             seed = params.sample_seed(len(out))
-            data = self._create(
-                prompt=prompt, n=want, stop=list(params.stop) or None,
+            data = self._sample_request(
+                prompt, n=want, stop=list(params.stop) or None,
                 temperature=params.temperature, top_p=params.top_p,
                 max_tokens=params.max_tokens, **({} if seed is None else {"seed": seed}),
             )
@@ -129,6 +209,35 @@ class OpenAIBackend:
             if len(out) >= params.n:
                 break
         return out[: params.n]
+
+    def _request(self, prompt: str, **kwargs) -> dict:
+        """Completions for a rendered prompt; chat completions for a conversation key."""
+        chat = chat_messages(prompt)
+        if chat is None:
+            return self._create(prompt=prompt, **kwargs)
+        messages, continues = chat
+        return self._create(
+            chat=True, messages=messages, extra_body=chat_options(continues), **kwargs
+        )
+
+    def _sample_request(self, prompt: str, **kwargs) -> dict:
+        """`_request` asking for the sampled tokens' log-probs; a server that refuses them is
+        asked again without, and never again after."""
+        if not self.logprobs:
+            return self._request(prompt, **kwargs)
+        if chat_messages(prompt) is None:
+            wants = {"logprobs": self.logprobs}
+        else:
+            wants = {"logprobs": True, "top_logprobs": self.logprobs}
+        try:
+            return self._request(prompt, **kwargs, **wants)
+        except BackendError as err:
+            said = str(err).lower()
+            if "refused the request" not in said and "logprob" not in said:
+                raise
+        data = self._request(prompt, **kwargs)
+        self.logprobs = 0
+        return data
 
     def _seeded_samples(self, prompt: str, params: GenerationParams) -> list[Completion]:
         """One request per sample, each with its own seed, sent concurrently (the server still
@@ -148,9 +257,12 @@ class OpenAIBackend:
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         counts = self._token_counts([c["text"] for c in choices], usage)
         return [
-            Completion(c["text"], k, prompt_tokens, _finish_reason(c, params.stop))
+            Completion(
+                c["text"], k, prompt_tokens, _finish_reason(c, params.stop),
+                **token_confidence(c),
+            )
             for c, k in zip(choices, counts, strict=True)
-        ]
+        ]  # fmt: skip
 
     def _token_counts(self, texts: list[str], usage: dict) -> list[int]:
         """Per-choice token counts: exact with a tokenizer, else `usage` split by length."""
@@ -174,11 +286,8 @@ class OpenAIBackend:
             return text + assistant_prefix
         props = self._server_props()
         template = props.get("chat_template")
-        if not template:
-            raise BackendError(
-                f"server at {self.base_url} does not publish a chat template; pass "
-                "tokenizer=<HF id or path of the served model> so prompts use its template"
-            )
+        if not template:  # vLLM: the server renders the conversation (chat completions)
+            return chat_key(messages, assistant_prefix)
         return render_chat_template(
             template, messages, assistant_prefix,
             bos_token=props.get("bos_token") or "", eos_token=props.get("eos_token") or "",
@@ -187,33 +296,40 @@ class OpenAIBackend:
     def next_token_probs(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict]:
         out = []
         for prompt in prompts:
-            data = self._create(
-                prompt=prompt, max_tokens=1, temperature=0.0, logprobs=_TOP_LOGPROBS
-            )
+            chat = chat_messages(prompt) is not None
+            wants = {"logprobs": True, "top_logprobs": _TOP_LOGPROBS} if chat else {
+                "logprobs": _TOP_LOGPROBS}
+            data = self._request(prompt, max_tokens=1, temperature=0.0, **wants)
             try:
-                top = data["choices"][0]["logprobs"]["top_logprobs"][0] or {}
+                logprobs = data["choices"][0]["logprobs"]
+                if chat:  # [{"token": …, "logprob": …}, …] for the first generated token
+                    entries = logprobs["content"][0]["top_logprobs"]
+                    top = {e["token"]: e["logprob"] for e in entries}
+                else:
+                    top = logprobs["top_logprobs"][0] or {}
             except (KeyError, IndexError, TypeError) as exc:
+                where = "/chat/completions (top_logprobs)" if chat else "/completions"
                 raise BackendError(
-                    f"server at {self.base_url} returned no top_logprobs; it must support "
-                    f"`logprobs={_TOP_LOGPROBS}` on /completions"
+                    f"server at {self.base_url} returned no top log-probs; it must support "
+                    f"{_TOP_LOGPROBS} top log-probs on {where}"
                 ) from exc
             out.append(match_candidates(top, candidates))
         return out
 
     def count_tokens(self, text: str) -> int:
-        tok = self._get_tokenizer()
+        chat = chat_messages(text)
+        tok = self._get_tokenizer() if chat is None else None
         if tok is not None:
             return len(tok.encode(text, add_special_tokens=False))
-        body = json.dumps({"content": text, "prompt": text, "model": self.model}).encode()
-        root = self.base_url.removesuffix("/v1")
-        req = urllib.request.Request(
-            root + "/tokenize", data=body, headers={"Content-Type": "application/json"}
-        )
+        if chat is None:  # llama.cpp reads "content", vLLM "prompt"
+            body = {"content": text, "prompt": text, "model": self.model}
+        else:  # vLLM's /tokenize renders a conversation like chat completions do
+            body = {"model": self.model, "messages": chat[0], **chat_options(chat[1])}
+        url = self.base_url.removesuffix("/v1") + "/tokenize"
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                data = json.loads(resp.read().decode("utf-8"))
+            data = request_json(url, body, timeout=self.timeout, headers=self._headers)
             return int(data["count"]) if "count" in data else len(data["tokens"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (Failure, ValueError, KeyError, TypeError):
             return max(1, round(len(text) / 4)) if text else 0  # rough: ~4 chars per token
 
     # ---- helpers ------------------------------------------------------------------------
@@ -227,7 +343,7 @@ class OpenAIBackend:
                 self._tokenizer = AutoTokenizer.from_pretrained(self._tokenizer_spec)
             except Exception as exc:  # missing repo, offline, bad dir: the user must act
                 raise BackendError(
-                    f"could not load tokenizer {self._tokenizer_spec!r}: {_one_line(exc)}"
+                    f"could not load tokenizer {self._tokenizer_spec!r}: {one_line(exc)}"
                 ) from exc
         return self._tokenizer
 
@@ -237,16 +353,26 @@ class OpenAIBackend:
         return self._props
 
 
-def _parse_body(text: str) -> dict:
+def _parse_body(text: str, chat: bool = False) -> dict:
+    """A (chat) completions response, each choice's text under "text"; `Failure` if not."""
+    what = "chat completions" if chat else "completions"
+
+    def bad(why: str) -> Failure:
+        return Failure(f"did not send a valid {what} response: {why}", False)
+
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise _Garbage(f"not JSON: {text[:60]!r}") from exc
+    except ValueError:
+        raise bad(f"not JSON: {one_line(text, 60)!r}") from None
     choices = data.get("choices") if isinstance(data, dict) else None
-    if not isinstance(choices, list) or not choices:
-        raise _Garbage(f"no choices in {text[:60]!r}")
-    if not all(isinstance(c, dict) and isinstance(c.get("text"), str) for c in choices):
-        raise _Garbage(f"a choice has no text in {text[:60]!r}")
+    if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices or [0]):
+        raise bad(f"no choices in {one_line(text, 60)!r}")
+    if chat:
+        for c in choices:
+            message = c.get("message")
+            c["text"] = message.get("content") if isinstance(message, dict) else None
+    if not all(isinstance(c.get("text"), str) for c in choices):
+        raise bad(f"a choice has no text in {one_line(text, 60)!r}")
     return data
 
 

@@ -3,10 +3,12 @@
 `CachedBackend(backend, GenerationCache(path))` is a `PolicyBackend` that answers a sample
 from the cache when the same model already drew it: the key is the model's identity (the
 GGUF's sha256 for llama.cpp, the server URL and model name for HTTP), the prompt, the
-sampling parameters, the seed and the sample's index at its prompt. With state-keyed seeds
-(`state_seed`), every bench arm that reaches a state reads the siblings another arm drew
-there, so arms differ only by what they do with them, and a rerun after changing only the
-detector pays only for the states it has not seen.
+sampling parameters, the seed and the sample's index at its prompt. An entry keeps the
+sample's confidence (mean / min token log-prob, entropy: `Completion`); entries stored before
+confidence was recorded get it from a forward pass with `backfill_confidence=True`.
+With state-keyed seeds (`state_seed`), every bench arm that reaches a state reads the
+siblings another arm drew there, so arms differ only by what they do with them, and a rerun
+after changing only the detector pays only for the states it has not seen.
 
 Completions come back with their original token counts, so searches count tokens as if
 every sample had been generated: the cache saves benchmarking time, never reported tokens.
@@ -88,6 +90,14 @@ class GenerationCache:
                     (key, json.dumps(data, ensure_ascii=False), float(seconds)),
                 )
 
+    def replace(self, table: str, key: str, data: dict) -> None:
+        """Overwrite the data of a stored key (its seconds stay)."""
+        with self._lock:
+            self._db.execute(
+                f"UPDATE {_table(table)} SET data = ? WHERE key = ?",
+                (json.dumps(data, ensure_ascii=False), key),
+            )
+
     def size(self, table: str = "completions") -> int:
         with self._lock:
             return int(self._db.execute(f"SELECT COUNT(*) FROM {_table(table)}").fetchone()[0])
@@ -95,6 +105,15 @@ class GenerationCache:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def stored_completion(c: Completion) -> dict:
+    """What the cache keeps of a completion: all but its per-token lists (the confidence
+    summaries stay)."""
+    data = asdict(c)
+    data.pop("token_ids", None)
+    data.pop("token_logprobs", None)
+    return data
 
 
 def _table(name: str) -> str:
@@ -115,9 +134,10 @@ def model_identity(backend) -> str:
 class CachedBackend:
     """Wraps a policy backend; same interface, cached `generate` and `next_token_probs`."""
 
-    def __init__(self, backend, cache: GenerationCache):
+    def __init__(self, backend, cache: GenerationCache, backfill_confidence: bool = False):
         self.backend = backend
         self.cache = cache
+        self.backfill_confidence = backfill_confidence
         self.name = getattr(backend, "name", "?")
         self._identity: str | None = None
         self._local = threading.local()
@@ -177,11 +197,27 @@ class CachedBackend:
                 data, seconds = found[key]
                 counters.hits += 1
                 counters.saved_seconds += seconds
-                out.append(Completion(**data))
+                out.append(self._with_confidence(Completion(**data), prompt, key))
             else:
                 counters.misses += 1
                 out.append(fresh[k])
         return out
+
+    def _with_confidence(self, c: Completion, prompt: str, key: str) -> Completion:
+        """With `backfill_confidence`, an entry stored before confidence was recorded gets
+        it from the backend's forward pass over its text (stored for the next reader)."""
+        score = getattr(self.backend, "continuation_confidence", None)
+        if not self.backfill_confidence or score is None or c.mean_logprob is not None:
+            return c
+        if not c.text:
+            return c
+        found = score(prompt, c.text)
+        if found.get("mean_logprob") is None:
+            return c
+        for name, value in found.items():
+            setattr(c, name, value)
+        self.cache.replace("completions", key, stored_completion(c))
+        return c
 
     def _draw(self, prompt: str, params: GenerationParams, missing: list[int]) -> dict:
         """Generate the missing sample indices (contiguous runs in one call) and store them."""
@@ -195,7 +231,8 @@ class CachedBackend:
             for j, c in enumerate(batch):
                 fresh[start + j] = c
                 share = seconds * max(1, c.tokens) / total
-                items.append((self._sample_key(prompt, params, start + j), asdict(c), share))
+                key = self._sample_key(prompt, params, start + j)
+                items.append((key, stored_completion(c), share))
             self.cache.put("completions", items)
         return fresh
 

@@ -149,7 +149,7 @@ def test_help_lists_the_choices():
     for choice in ("cascade-ce", "levenshtein", "medoid", "before", "good-turing", "bon"):
         assert choice in text
     text = runner.invoke(app, ["equiv", "--help"], env=wide).output
-    assert "symbolic|levenshtein" in text and "cascade-ce" in text
+    assert "symbolic, levenshtein" in text and "cascade-ce" in text
 
 
 @checks_first

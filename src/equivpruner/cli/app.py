@@ -15,6 +15,7 @@ import typer
 from . import options as o
 from ..api import DEFAULT_MODEL
 from .common import OneLineErrors, describe, fail, user_errors
+from .help import HelpCommand, command
 from .solve import Display, Job, print_result, run_batch, why_no_answer, write_json
 from ..search import SearchConfig, Tree
 from ..steps import StepProtocol, check_question
@@ -27,6 +28,24 @@ app = typer.Typer(
 )
 _D = SearchConfig()
 _P = StepProtocol()
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        typer.echo(f"equivpruner {version('equivpruner')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Prune semantically equivalent reasoning steps in LLM tree search."""
 
 
 def _policy(spec: str, **opts):
@@ -108,7 +127,7 @@ def _solve_one(job: Job, question, gold, display, as_json, save_tree, html) -> N
         fail(f"could not start on this question: {why_no_answer(result, job.protocol)}", 1)
 
 
-@app.command("solve")
+@app.command("solve", cls=HelpCommand)
 def solve_cmd(
     ctx: typer.Context,
     question: Annotated[str | None, typer.Argument(help="The problem text.")] = None,
@@ -194,7 +213,7 @@ def _job(ctx, model, search, pruner, value, config, protocol, threads, n_ctx, to
     return Job(backend, search, detector, value, config, protocol)
 
 
-@app.command("view")
+@app.command("view", cls=HelpCommand)
 def view_cmd(
     tree_file: Annotated[Path, typer.Argument(help="A tree saved with --save-tree.")],
     out: Annotated[Path, typer.Option("-o", "--out", help="HTML file to write.")] = Path(
@@ -220,13 +239,13 @@ def _register() -> None:
     from .mathequiv import eval_detector, harvest, harvest_trees, label, train_detector
     from .equiv import equiv
 
-    app.command("equiv")(equiv)
-    app.command("bench")(bench)
-    app.command("harvest")(harvest)
-    app.command("harvest-trees")(harvest_trees)
-    app.command("label")(label)
-    app.command("train-detector")(train_detector)
-    app.command("eval-detector")(eval_detector)
+    command(app, "equiv")(equiv)
+    command(app, "bench")(bench)
+    command(app, "harvest")(harvest)
+    command(app, "harvest-trees")(harvest_trees)
+    command(app, "label")(label)
+    command(app, "train-detector")(train_detector)
+    command(app, "eval-detector")(eval_detector)
 
 
 _register()

@@ -92,3 +92,8 @@ class OneLineErrors(TyperGroup):
             print_error("aborted")
             code = 1
         sys.exit(code if isinstance(code, int) else 0)
+
+    def format_help(self, ctx, formatter) -> None:
+        from .help import print_help
+
+        print_help(self, ctx)

@@ -100,7 +100,11 @@ def test_progress_lines_show_depth_simulations_tokens_and_merges():
     tokens = [int(t.replace(",", "")) for *_, t, _ in found]
     assert sims == list(range(1, 7)) and depths == sorted(depths) and depths[-1] == 2
     assert tokens == sorted(tokens) and tokens[-1] == record["generated_tokens"]
-    assert int(found[-1][3]) == sum(record["stats"]["merged_by_stage"].values()) == 1
+    # one count of merges: identical folds included, split by stage, the same in the JSON
+    stats = record["stats"]
+    assert stats["merged_by_stage"] == {"identical": stats["exact_duplicates"], "exact": 1}
+    assert int(found[-1][3]) == sum(stats["merged_by_stage"].values()) == 5
+    assert "· 5 merges (4 identical, 1 exact) ·" in result.stderr.splitlines()[-1]
 
 
 def test_progress_is_off_without_a_tty_unless_asked():
@@ -208,3 +212,13 @@ def test_display_line_names_what_it_counts():
     display("start", {"search": "mcts", "max_depth": 5, "simulations": 2, "tokens": 0})
     display("simulation", {"simulations": 4, "depth": 2, "tokens": 1234, "merges": 3})
     assert display.line().startswith("committed depth 2/5 · simulation 4 · 1,234 tokens · 3 merges")
+
+
+def test_merges_are_counted_once_with_the_identical_folds():
+    from equivpruner.search.stats import SearchStats
+
+    stats = SearchStats(exact_duplicates=2, merged_by_stage={"exact": 1, "features": 3})
+    assert stats.merges == 6
+    saved = stats.to_dict()
+    assert saved["merged_by_stage"] == {"identical": 2, "exact": 1, "features": 3}
+    assert SearchStats.from_dict(saved) == stats  # the identical folds are not counted twice

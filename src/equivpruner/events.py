@@ -11,7 +11,8 @@
 - "done": the search ended (`steps`, `answer`).
 
 Every event also carries the running totals `tokens` (generated, all phases), `merges`
-(siblings merged by the detector), `identical` (byte-identical samples folded) and
+(siblings folded into a survivor, byte-identical samples included), `by_stage` (those merges
+by deciding stage, `identical` among them), `identical` (byte-identical samples folded) and
 `expansions`. The events are observed from the tree the search writes and from MCTS's
 simulation step, so no algorithm needs to know about them.
 """
@@ -41,10 +42,11 @@ class Emitter:
 
 def totals(stats: SearchStats | None) -> dict:
     if stats is None:
-        return {"tokens": 0, "merges": 0, "identical": 0, "expansions": 0}
+        return {"tokens": 0, "merges": 0, "by_stage": {}, "identical": 0, "expansions": 0}
     return {
         "tokens": stats.generated_tokens,
-        "merges": sum(stats.merged_by_stage.values()),
+        "merges": stats.merges,
+        "by_stage": stats.merges_by_stage(),
         "identical": stats.exact_duplicates,
         "expansions": stats.expansions,
     }

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .common import describe, fail, user_errors
 from ..equiv.registry import DETECTORS
+from .common import describe, fail, user_errors
 
 console = Console()
 DetectorName = Enum("DetectorName", {n.replace("-", "_"): n for n in DETECTORS}, type=str)
@@ -68,7 +68,8 @@ def equiv(
         rows = read_labelled_pairs(pairs) if pairs is not None else None
         det = _detector(detector.value)
         if rows is not None:
-            console.print(score_pairs(rows, det).format(), markup=False)
+            # soft_wrap: the markdown tables stay one line a row, on a terminal or piped
+            console.print(score_pairs(rows, det).format(), markup=False, soft_wrap=True)
             return
         context = Context(question, tuple(prefix or ()))
         (v,) = det.compare([step_a, step_b], [(0, 1)], context)

@@ -8,12 +8,13 @@ import time
 from dataclasses import dataclass
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from .common import describe, err_console, user_errors
-from .options import SIBLING_SEARCHES
 from ..search import SearchConfig, SearchResult
 from ..steps import StepProtocol
+from .common import describe, err_console, user_errors
+from .options import SIBLING_SEARCHES
 
 console = Console()
 
@@ -27,6 +28,12 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def merges_text(total: int, by_stage: dict[str, int]) -> str:
+    """`7 merges (6 identical, 1 exact)`: every folded sibling, split by deciding stage."""
+    split = ", ".join(f"{n} {stage}" for stage, n in by_stage.items() if n)
+    return plural(total, "merge") + (f" ({split})" if split else "")
+
+
 class Display:
     """The progress line (a rich status on a TTY; with `--progress` and no TTY, one line per
     simulation or expansion) and the `--verbose` log of groups and merges, all on stderr."""
@@ -35,6 +42,7 @@ class Display:
         tty = err_console.is_terminal
         self.live = bool(progress is not False and tty)
         self.lines = bool(progress and not tty)
+        self.hint = progress is None and not tty  # say once how to get progress
         self.verbose = verbose
         self.label = ""
         self.status = None
@@ -45,7 +53,7 @@ class Display:
         self.max_depth = data.get("max_depth", 0)
         self.depth = self.simulations = 0
         self.parent = None
-        self.totals = {"tokens": 0, "merges": 0}
+        self.totals = {"tokens": 0, "merges": 0, "by_stage": {}}
         self.start = time.perf_counter()
 
     def __enter__(self) -> Display:
@@ -63,13 +71,17 @@ class Display:
         step = "committed depth" if self.search == "mcts" else "depth"
         return (
             f"{self.label}{step} {self.depth}/{self.max_depth}{sims} · "
-            f"{self.totals['tokens']:,} tokens · {self.totals['merges']} merges · "
+            f"{self.totals['tokens']:,} tokens · "
+            f"{merges_text(self.totals['merges'], self.totals.get('by_stage') or {})} · "
             f"{time.perf_counter() - self.start:.0f} s"
         )
 
     def __call__(self, kind: str, data: dict) -> None:
         if kind == "start":
             self._reset(data)
+        elif self.hint and kind in ("node", "simulation"):  # under way, and may take minutes
+            self.hint = False
+            self._print(f"{self.label}working; off a terminal add --progress to see each step")
         self.totals = data
         new_expansion = kind == "node" and data["parent"] != self.parent
         if kind == "node":
@@ -212,8 +224,8 @@ def print_result(result: SearchResult, search: str, protocol: StepProtocol) -> N
     if result.tree.correct is not None:
         verdict = " [green](correct)[/]" if result.tree.correct else " [red](wrong)[/]"
     reason = why_no_answer(result, protocol)
-    why = f" ({reason})" if reason else ""
-    console.print(f"\n[bold]answer:[/] {result.answer}{verdict}{why}", highlight=False)
+    answer = escape(result.answer if result.answer is not None else f"none ({reason})")
+    console.print(f"\n[bold]answer:[/] {answer}{verdict}", highlight=False)
     s = result.stats
     kept = ""
     if search in SIBLING_SEARCHES:
@@ -222,6 +234,8 @@ def print_result(result: SearchResult, search: str, protocol: StepProtocol) -> N
         f"generated tokens: {s.generated_tokens}   wall time: {s.wall_seconds:.1f} s{kept}",
         highlight=False,
     )
+    if s.merges:
+        console.print(f"merged: {merges_text(s.merges, s.merges_by_stage())}", highlight=False)
     console.print(phase_table(result))
 
 

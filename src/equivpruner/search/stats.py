@@ -59,8 +59,22 @@ class SearchStats:
     def prompt_tokens(self) -> int:
         return sum(p.prompt_tokens for p in self.phases.values())
 
+    def merges_by_stage(self) -> dict[str, int]:
+        """Siblings folded into a survivor, by what decided: `identical` (byte-identical
+        samples, folded under every pruner) and then the detector's stages."""
+        out = {"identical": self.exact_duplicates} if self.exact_duplicates else {}
+        for stage, count in self.merged_by_stage.items():
+            out[stage] = out.get(stage, 0) + count
+        return out
+
+    @property
+    def merges(self) -> int:
+        """Every sibling folded into a survivor, identical samples included."""
+        return sum(self.merges_by_stage().values())
+
     def to_dict(self) -> dict:
         out = asdict(self)
+        out["merged_by_stage"] = self.merges_by_stage()
         out["generated_tokens"] = self.generated_tokens
         out["prompt_tokens"] = self.prompt_tokens
         return out
@@ -68,5 +82,8 @@ class SearchStats:
     @classmethod
     def from_dict(cls, data: dict) -> SearchStats:
         data = {k: v for k, v in data.items() if k not in ("generated_tokens", "prompt_tokens")}
+        by_stage = dict(data.get("merged_by_stage") or {})
+        by_stage.pop("identical", None)  # to_dict adds the identical folds; they are counted apart
+        data["merged_by_stage"] = by_stage
         phases = {k: PhaseStats(**v) for k, v in data.pop("phases", {}).items()}
         return cls(phases=phases, **data)

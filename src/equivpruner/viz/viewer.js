@@ -87,7 +87,12 @@
     line.append(el("span", "label", "Siblings"),
       el("span", "value", fmt(gen) + " generated, " + fmt(kept) + " kept"));
     if (gen > 0) line.append(chip("pruned", fmt(100 * (gen - kept) / gen, 0) + "% pruned"));
-    for (const [stage, count] of Object.entries(stats.merged_by_stage || {})) {
+    let byStage = stats.merged_by_stage || {};
+    if (stats.exact_duplicates && !("identical" in byStage)) {
+      // trees saved before the identical folds were counted among the merges
+      byStage = Object.assign({identical: stats.exact_duplicates}, byStage);
+    }
+    for (const [stage, count] of Object.entries(byStage)) {
       const c = chip("stage", stage + " " + fmt(count), "merged by the " + stage + " stage");
       c.dataset.stage = stage;
       line.append(c);

@@ -213,13 +213,13 @@ def test_without_props_the_server_renders_and_continues_the_partial_answer(vllm)
     assert ("/props", {}) in srv.requests  # asked first, found absent (404)
 
 
-def test_first_step_opens_the_answer_with_the_generation_prompt(vllm):
+def test_first_step_opens_the_answer_with_the_default_generation_prompt(vllm):
     srv = vllm()
     policy = OpenAIBackend(srv.root + "/v1", "policy", backoff=0.0, timeout=5)
     [outs] = policy.generate([StepProtocol().prompt(policy, Q, [])], GenerationParams(seed=1))
     assert outs[0].text == STEPS[""][1] and outs[0].finish_reason == "stop"  # at "\n\n"
     body = [b for path, b in srv.requests if path == "/v1/chat/completions"][0]
-    assert body["add_generation_prompt"] is True and "continue_final_message" not in body
+    assert "add_generation_prompt" not in body and "continue_final_message" not in body
     assert srv.prompts[0].endswith("<|im_start|>assistant\n")
 
 
@@ -329,3 +329,17 @@ def test_prm_scores_reach_the_tree_through_a_beam_search(vllm):
         assert node.value == pytest.approx(GOOD[node.text])
     assert result.answer == "3"
     assert any(p == "/pooling" for p, _ in srv.requests)
+
+
+def test_a_one_step_answer_sent_flat_is_read_as_one_row(vllm):
+    """`data` may be `list[float]` (PoolingResponseData allows it): one step, one row."""
+    srv = vllm(style="qwen")
+    srv.step_rows = lambda text: [0.3, 0.7]
+    assert HttpPRM(srv.root).score(Q, [], ["Total \\boxed{4}"], SearchStats()) == [
+        pytest.approx(0.7)]
+
+
+@pytest.mark.parametrize("url", ["http://h:8001", "http://h:8001/", "http://h:8001/v1",
+                                 "http://h:8001/pooling"])
+def test_the_prm_url_may_name_the_root_v1_or_pooling(url):
+    assert HttpPRM(url).url == "http://h:8001/pooling"

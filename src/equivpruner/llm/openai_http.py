@@ -94,10 +94,12 @@ def chat_messages(prompt: str) -> tuple[list[dict], bool] | None:
 
 
 def chat_options(continues: bool) -> dict:
-    """vLLM's chat extra parameters: continue the final (assistant) message, or open one."""
+    """vLLM's chat extra parameters to continue the final (assistant) message; none to open
+    one (`add_generation_prompt` defaults to true, and servers without these parameters,
+    OpenAI's own, then take the request too)."""
     if continues:
         return {"continue_final_message": True, "add_generation_prompt": False}
-    return {"add_generation_prompt": True}
+    return {}
 
 
 class OpenAIBackend:

@@ -12,7 +12,8 @@ import pytest
 
 from equivpruner.llm.base import Completion, GenerationParams, confidence_summary
 from equivpruner.llm.cache import CachedBackend, GenerationCache
-from equivpruner.llm.openai_http import OpenAIBackend, token_confidence
+from equivpruner.llm.logprobs import token_confidence
+from equivpruner.llm.openai_http import OpenAIBackend
 from equivpruner.llm.scripted import EOS, ScriptedBackend
 from equivpruner.search import SearchConfig, SearchEnv, Tree, make_search
 from equivpruner.steps import StepProtocol

@@ -29,6 +29,12 @@ ARM_SETTINGS = (
     "stop_confidence",
     "keep",
     "prune_order",
+    "stop_detector",
+    "branch_gate",
+    "gate_threshold",
+    "prior_rule",
+    "answer_rule",
+    "vote_weights",
 )
 
 

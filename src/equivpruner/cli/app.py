@@ -154,6 +154,12 @@ def solve_cmd(
     single_group_commit: o.SingleGroupCommit = _D.single_group_commit,
     adaptive_stop: o.AdaptiveStop = _D.adaptive_stop,
     stop_confidence: o.StopConfidence = _D.stop_confidence,
+    stop_detector: o.StopDetector = None,
+    branch_gate: o.BranchGate = None,
+    gate_threshold: o.GateThreshold = None,
+    prior: o.PriorRuleOpt = o.PRIOR_EMPIRICAL,
+    answer_rule: o.AnswerRuleOpt = o.ANSWER_PATH,
+    vote_weights: o.VoteWeightsOpt = o.VOTE_COUNT,
     token_budget: o.TokenBudget = None,
     threads: o.Threads = None,
     n_ctx: o.NCtx = None,
@@ -188,6 +194,9 @@ def solve_cmd(
             wave_size=wave_size, unseen_mass=unseen_mass,
             single_group_commit=single_group_commit, adaptive_stop=adaptive_stop,
             stop_confidence=stop_confidence,
+            stop_detector=stop_detector.value if stop_detector else None,
+            branch_gate=branch_gate, gate_threshold=gate_threshold, prior_rule=prior.value,
+            answer_rule=answer_rule.value, vote_weights=vote_weights.value,
         )  # fmt: skip
         protocol = _protocol(max_depth, max_step_tokens, system_prompt, step_delimiter)
         job = _job(ctx, model, search.value, pruner.value, value, config, protocol, threads, n_ctx,

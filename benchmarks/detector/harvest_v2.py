@@ -1,16 +1,18 @@
 """Harvest the second round of real sibling pairs (MathEquiv v2) from TRAIN problems only.
 
-    python benchmarks/detector/harvest_v2.py OUT_DIR [--problems N] [--threads T]
+    python benchmarks/detector/harvest_v2.py OUT_DIR [--problems N] [--threads T] [--source S]
 
 Alternates MATH train problems (a seeded shuffle of all subjects and levels) with GSM8K train
 problems 137 onwards (0-136 fed the first round). Each problem is searched without pruning
 by the embedded Qwen policy (width 8, temperature 0.8); pairs are recorded at four depths,
 alternating between two depth sets so that depths 0-8 are all covered, and the depths in
-between draw one sample only. At most 24 pairs per problem are kept, spread over depths.
+between draw one sample only. At most 36 pairs per problem are kept, spread over depths
+(24 for the first four problems).
 
 Resumable: rows go to OUT_DIR/math.jsonl and OUT_DIR/gsm8k.jsonl as each problem finishes;
 a problem already present (or listed in OUT_DIR/done.txt, for problems with no pairs) is
-skipped on a rerun.
+skipped on a rerun. `--source math` and `--source gsm8k` split the work between two
+processes (each takes its own problems of the same interleaved order).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from equivpruner.mathequiv.pairs import write_pairs
 
 DEPTH_SETS = {"math": ((0, 2, 4, 6), (1, 3, 5, 8)), "gsm8k": ((0, 3, 5, 7), (2, 4, 6, 8))}
 GSM8K_FIRST = 137  # GSM8K train 0-136 fed the first round of labelled pairs
-WIDTH, CAP, TEMPERATURE, SEED = 8, 24, 0.8, 2
+WIDTH, CAP, TEMPERATURE, SEED = 8, 36, 0.8, 2
 
 
 def problem_order(limit: int) -> list[tuple[str, object]]:
@@ -58,13 +60,14 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("--problems", type=int, default=400)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--source", choices=("both", "math", "gsm8k"), default="both")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     backend = load_policy("embedded:qwen2.5-coder-0.5b", n_threads=args.threads)
     seen = done_keys(args.out)
     for k, (source, problem) in enumerate(problem_order(args.problems)):
         key = problem_key(problem, "train")
-        if key in seen:
+        if key in seen or args.source not in ("both", source):
             continue
         depths = DEPTH_SETS[source][k // 2 % 2]
         batches = iter_harvest(

@@ -2,14 +2,19 @@
 
     python benchmarks/detector/judge_batches.py cut PAIRS.jsonl [...] --out DIR [--size 100]
     python benchmarks/detector/judge_batches.py check DIR
+    python benchmarks/detector/judge_batches.py merge DIR OUT.jsonl
 
 `cut` writes DIR/batch-NNN.md (the rubric of `equiv.llm_judge`, then the pairs grouped by
 their shared context: problem, solution so far, and the pairs of candidate next steps) for
 pairs not yet in an earlier batch (DIR/manifest.jsonl maps pair id → batch). Each batch is
 given to two judges who never see each other's work; judge J writes
 DIR/batch-NNN.judge-J.jsonl, one `{"id": …, "level": 0-4, "judge": MODEL}` a line.
-`check` reports, per batch, which judgement files are complete. The labelled set is then made
-by `equivpruner label --judges file:A,file:B --min-agree 2` on the concatenated judgements.
+`check` reports, per batch, which judgement files are complete. `merge` takes the batches
+both judges finished and keeps a pair only when the two judges give the same binary label
+({3, 4} equivalent) and neither says 2 (indeterminable), as in the first round; the level is
+the first judge's, both levels and reasons stay in `provenance`. It writes DIR/agreement.json
+(binary and exact-level agreement). The same filter is `equivpruner label --judges
+file:A,file:B --min-agree 2`.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from equivpruner.equiv.llm_judge import RUBRIC
-from equivpruner.mathequiv.pairs import PairRecord, read_pairs
+from equivpruner.mathequiv.label import FileJudge, label_pairs
+from equivpruner.mathequiv.pairs import PairRecord, read_pairs, write_pairs
 
 INSTRUCTIONS = """\
 # Judge batch {name}
@@ -90,6 +96,53 @@ def check(out: Path) -> None:
         print(name, "; ".join(status) or "not judged")
 
 
+def _judged(out: Path) -> list[tuple[Path, list[Path]]]:
+    """(pairs file, its two judgement files) for every batch that two judges finished."""
+    done = []
+    for pairs in sorted(out.glob("batch-*.pairs.jsonl")):
+        name = pairs.name.split(".")[0]
+        ids = {json.loads(x)["id"] for x in pairs.open()}
+        files = sorted(out.glob(f"{name}.judge-*.jsonl"))[:2]
+        if len(files) == 2 and all(ids <= set(FileJudge(f).by_id) for f in files):
+            done.append((pairs, files))
+    return done
+
+
+def merge(out: Path, dest: Path) -> None:
+    kept, stats = [], {"pairs": 0, "either_2": 0, "binary_agree": 0, "level_agree": 0}
+    for pairs, files in _judged(out):
+        rows = read_pairs(pairs)
+        j1, j2 = (FileJudge(f) for f in files)
+        reasons = [{json.loads(x)["id"]: json.loads(x).get("reason") for x in f.open()}
+                   for f in files]  # fmt: skip
+        for row in rows:
+            a, b = j1.by_id[row.id], j2.by_id[row.id]
+            stats["pairs"] += 1
+            stats["either_2"] += 2 in (a, b)
+            stats["binary_agree"] += 2 not in (a, b) and (a >= 3) == (b >= 3)
+            stats["level_agree"] += a == b
+        sure = [r for r in rows if 2 not in (j1.by_id[r.id], j2.by_id[r.id])]
+        for row in label_pairs(sure, [j1, j2], min_agree=2, use_existing=False):
+            model = j1.model or "unknown"
+            row.label_source = f"{model} x2 (MathEquiv 5-level rubric, agreement-filtered)"
+            row.provenance = {
+                **row.provenance, "judge": model, "judgements": 2,
+                "levels": {"judge1": j1.by_id[row.id], "judge2": j2.by_id[row.id]},
+                "reasons": [reasons[0].get(row.id), reasons[1].get(row.id)],
+                "batch": pairs.name.split(".")[0],
+            }  # fmt: skip
+            kept.append(row)
+    decided = stats["pairs"] - stats["either_2"]
+    stats.update(
+        kept=len(kept),
+        binary_agreement=round(stats["binary_agree"] / max(decided, 1), 4),
+        level_agreement=round(stats["level_agree"] / max(stats["pairs"], 1), 4),
+    )
+    write_pairs(kept, dest)
+    (out / "agreement.json").write_text(json.dumps(stats, indent=1) + "\n")
+    print(json.dumps(stats))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -99,8 +152,16 @@ def main() -> None:
     c.add_argument("--size", type=int, default=100)
     k = sub.add_parser("check")
     k.add_argument("out", type=Path)
+    m = sub.add_parser("merge")
+    m.add_argument("out", type=Path)
+    m.add_argument("dest", type=Path)
     args = ap.parse_args()
-    cut(args.pairs, args.out, args.size) if args.cmd == "cut" else check(args.out)
+    if args.cmd == "cut":
+        cut(args.pairs, args.out, args.size)
+    elif args.cmd == "check":
+        check(args.out)
+    else:
+        merge(args.out, args.dest)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def _build(spec: str, opts: dict) -> PolicyBackend:
         opts.setdefault("name", ref.spec)
         return LlamaCppBackend(ref.path, **opts)
     if ref.kind == "openai":
-        from .openai_http import OpenAIBackend, model_and_options
+        from .openai_chat import model_and_options
+        from .openai_http import OpenAIBackend
 
         model, spec_opts = model_and_options(ref.model or "")
         return OpenAIBackend(ref.base_url, model, **{**spec_opts, **opts})

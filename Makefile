@@ -52,6 +52,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt requirements/mod
 	$(call say,installed: source $(BIN)/activate)
 
 demo: install
+	$(call say,solving a GSM8K question with the embedded Qwen model: ~10 s (its first use also assembles and checks the model: ~1 min))
 	HF_HUB_OFFLINE=1 $(BIN)/equivpruner solve --gold "$(GOLD)" "$(QUESTION)"
 
 test: install

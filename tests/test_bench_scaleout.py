@@ -138,6 +138,13 @@ def signature(records: list[dict]) -> set:
     return out
 
 
+def outcomes(records: list[dict]) -> dict:
+    """What a run found for each (arm, problem): answer, correctness, token counts, tree size."""
+    keys = ("answer", "correct", "generated_tokens", "prompt_tokens", "tokens",
+            "siblings_generated", "siblings_kept", "expansions", "seed")  # fmt: skip
+    return {(r["arm"], r["id"]): {k: r[k] for k in keys} for r in records}
+
+
 def in_process_signature(tmp_path: Path) -> set:
     """The record format of an in-process run (a scripted policy: same code path, no model)."""
     from equivpruner.llm.scripted import EOS, ScriptedBackend
@@ -152,8 +159,8 @@ def test_server_and_ray_records_match_in_process_run(server, tmp_path):
     spec = f"openai:{server.url}#smollm2"
     http = run_bench(make_cfg(tmp_path, "http", 1, model=spec, concurrency=2), progress=False)
     ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
-    try:
-        cfg = make_cfg(tmp_path, "ray", 1, model=spec, ray_address="local")
+    try:  # no generation cache: the Ray workers draw every sample from the server again
+        cfg = make_cfg(tmp_path, "ray", 1, model=spec, ray_address="local", cache="none")
         on_ray = run_bench(cfg, progress=False)
     finally:
         ray.shutdown()
@@ -162,6 +169,9 @@ def test_server_and_ray_records_match_in_process_run(server, tmp_path):
     assert [(r["arm"], r["id"], r["seed"]) for r in on_ray] == [
         (r["arm"], r["id"], r["seed"]) for r in http
     ]
+    # same state-keyed seeds, same server: the same answers and the same token counts
+    assert outcomes(on_ray) == outcomes(http)
+    assert all(r["generated_tokens"] > 0 for r in http)
     assert all((Path(cfg.out) / r["tree"]).is_file() for r in on_ray)
 
 
@@ -186,3 +196,23 @@ def test_server_killed_mid_run_fails_problems_and_rerun_retries(server, tmp_path
     assert [r["status"] for r in again] == ["ok"] * 4
     assert signature(again) == in_process_signature(tmp_path)
     assert len(results.read_text().splitlines()) == 4
+
+
+def test_selfeval_over_http_matches_the_in_process_model(server):
+    """P("Yes") read from the server's top log-probs is the in-process model's P("Yes")."""
+    from equivpruner.llm.llamacpp import LlamaCppBackend
+    from equivpruner.llm.loader import load_policy
+    from equivpruner.search.stats import SearchStats
+    from equivpruner.value.selfeval import SelfEvalValue
+
+    question = "What is 2 + 2?"
+    cands = ["2 + 2 = 4.", "2 + 2 = 5, so the answer is 5.", "Paris is in France."]
+    over_http = SelfEvalValue(load_policy(f"openai:{server.url}#smollm2"))
+    in_process = SelfEvalValue(LlamaCppBackend(server.gguf, n_ctx=2048, n_threads=1))
+    stats = SearchStats()
+    remote = over_http.score(question, [], cands, stats)
+    local = in_process.score(question, [], cands, SearchStats())
+    # the server's top-k may count a few more spellings of "Yes"/"No": close, not equal
+    assert remote == pytest.approx(local, abs=0.05)
+    assert max(abs(x - 0.5) for x in local) > 0.05  # a uniform answer could not pass
+    assert stats.phases["value"].calls == len(cands)

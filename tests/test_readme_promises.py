@@ -202,27 +202,33 @@ CE_QUESTION = "Tom has 5 apples and buys 3 more. Then he gives 2 to Ann. How man
 CE_STEPS = [
     "Let's figure out how many apples Tom has in total.",
     "We need to find how many apples Tom has.",
-    "Tom gives 2 apples to Ann.",
+    "We need to find how many apples Tom gives to Ann.",
 ]
 
 
 @pytest.mark.slow
 def test_cascade_ce_loads_and_runs_the_shipped_cross_encoder():
     pytest.importorskip("peft")
+    import torch
+    from safetensors.torch import load_file
+
     from equivpruner.equiv.base import Context
     from equivpruner.equiv.cross_encoder import CrossEncoderDetector
     from equivpruner.equiv.registry import make_detector
-    from equivpruner.equiv.weights import ASSET_DIR
+    from equivpruner.equiv.weights import ADAPTER_FILE, ASSET_DIR
 
     cascade = make_detector("cascade-ce")
     final = cascade.final
     assert isinstance(final, CrossEncoderDetector) and Path(final.checkpoint) == ASSET_DIR
-    steps = CE_STEPS
-    pairs = [(0, 1), (0, 2)]
-    verdicts = cascade.compare(steps, pairs, Context(question=CE_QUESTION))
+    verdicts = cascade.compare(CE_STEPS, [(0, 1), (1, 2)], Context(question=CE_QUESTION))
     assert [v.stage for v in verdicts] == [final.name] * 2, verdicts  # the cheap stages pass
-    assert verdicts[0].equivalent is True and verdicts[1].equivalent is False, verdicts
-    assert verdicts[0].probability > 0.5 > verdicts[1].probability
+    assert all(0.0 < v.probability < 1.0 for v in verdicts), verdicts
+    # the same goal reworded scores above a different quantity asked for
+    assert verdicts[0].probability > verdicts[1].probability, verdicts
+    # the classifier that ran is the shipped one (a base model's fresh head would differ)
+    saved = load_file(str(ASSET_DIR / ADAPTER_FILE))
+    model = final._loaded()[1]
+    assert torch.equal(model.classifier.weight, saved["base_model.model.classifier.weight"])
 
 
 class Recording:

@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-step-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timeout", type=float, default=120.0,
+    parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds to wait for one answer (queueing at the server included)")
     args = parser.parse_args(argv)
     policy = OpenAIBackend(args.server, args.model, timeout=args.timeout, logprobs=0)

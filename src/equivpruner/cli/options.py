@@ -162,7 +162,7 @@ Tokenizer = Annotated[
 ]  # fmt: skip
 Timeout = Annotated[
     float | None,
-    opt(MODEL, help="openai: models: seconds to wait for one answer (default 120), > 0.",
+    opt(MODEL, help="openai: models: seconds to wait for one answer (default 300), > 0.",
         callback=real(0, lo_open=True)),
 ]  # fmt: skip
 SystemPrompt = Annotated[

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from .base import BackendError
 
 log = logging.getLogger("equivpruner.http")
-DEFAULT_TIMEOUT = 120.0  # seconds for one answer (`--timeout`)
+DEFAULT_TIMEOUT = 300.0  # seconds for one answer, queueing included (`--timeout`)
 NOTICE_AFTER = 10.0  # seconds of silence before "waiting for …" is logged
 T = TypeVar("T")
 

@@ -232,3 +232,40 @@ def test_two_thousand_nodes_stay_responsive(browser_page, tmp_path):
     assert page.inner_text("#search-count") == "1 matching step"
     assert page.locator('li[data-node-id="1999"] > .row').is_visible()
     assert not page.locator('li[data-node-id="1998"] > .row').is_visible()
+
+
+def _chain_tree(n: int) -> Tree:
+    tree = Tree(question="A very deep search")
+    node = tree.root
+    for k in range(1, n):
+        node = tree.add_child(node, f"step {k}: {k} + 1 = {k + 1}", visits=1, tokens=9)
+    tree.chosen_path = list(range(1, n))
+    return tree
+
+
+def test_a_deep_chain_draws_without_recursion(browser_page, tmp_path):
+    """5,000 levels: a viewer that recursed once per level (three calls each) would overflow
+    the script's stack; this one opens nodes from a queue and keeps the page shallow."""
+    page = browser_page
+    page.set_default_timeout(120_000)  # an operation test: building 5,000 rows takes a while
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    out = write_tree_html(_chain_tree(5_000), tmp_path / "deep.html")
+    page.goto(out.resolve().as_uri())
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator('li[data-node-id="499"] > .row').is_visible()
+    assert page.locator('li[data-node-id="501"]').count() == 0  # deeper: on request
+    page.click("#show-chosen")
+    last = page.locator('li[data-node-id="4999"] > .row')
+    assert errors == [] and last.is_visible()  # no "Maximum call stack size exceeded"
+    depth = page.evaluate(
+        """() => { let d = 0;
+                   for (let e = document.querySelector('li[data-node-id="4999"]'); e;
+                        e = e.parentElement) d += 1;
+                   return d; }"""
+    )
+    assert depth < 200  # deep steps continue in one list instead of nesting
+    page.click("#collapse-all")
+    assert not last.is_visible()
+    page.click("#expand-all")
+    assert last.is_visible() and errors == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ DEFAULT_SYSTEM_PROMPT = (
     "When you know the final answer, write it as \\boxed{ANSWER}."
 )
 MAX_QUESTION_CHARS = 8_000
+_SURROGATE = re.compile("[\ud800-\udfff]")  # bytes that were not UTF-8, or a lone surrogate
 
 
 class InputError(ValueError):
@@ -25,6 +27,12 @@ def check_question(question: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise InputError("The question is empty: give the problem text to solve.")
     question = question.strip()
+    bad = _SURROGATE.search(question)
+    if bad is not None:
+        raise InputError(
+            f"The question is not valid UTF-8 text (character {bad.start() + 1} is a stray "
+            "byte or a lone surrogate): fix its encoding."
+        )
     if len(question) > MAX_QUESTION_CHARS:
         raise InputError(
             f"The question has {len(question):,} characters; the limit is "

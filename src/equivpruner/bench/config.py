@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -42,12 +43,82 @@ class BenchError(ValueError):
     """Bad benchmark input or an output dir that cannot be resumed (the message says why)."""
 
 
+# Whole-number settings and their least value (the same bounds `solve` puts on its options).
+WHOLE_SETTINGS = {
+    "width": 1, "simulations": 1, "beam_width": 1, "n_samples": 1, "max_depth": 1,
+    "max_step_tokens": 1, "concurrency": 1, "block": 1, "min_width": 1, "wave_size": 1,
+}  # fmt: skip
+SEARCHES = ("mcts", "beam", "bon", "greedy", "sampled")
+VALUE_NAMES = ("selfeval", "rollout", "prm", "prm-http", "constant")
+
+
+def _kind(value) -> str:
+    return "text" if isinstance(value, str) else type(value).__name__
+
+
+def check_whole(name: str, value, least: int | None = None) -> int:
+    """`value` as a whole number ≥ `least` (BenchError naming the setting otherwise)."""
+    least = WHOLE_SETTINGS.get(name) if least is None else least
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BenchError(f"{name} must be a whole number, got {value!r} ({_kind(value)})")
+    if least is not None and value < least:
+        raise BenchError(f"{name} must be ≥ {least}, got {value}")
+    return value
+
+
+def check_text(name: str, value, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BenchError(f"{name} must be non-empty text, got {value!r} ({_kind(value)})")
+    return value
+
+
+def check_temperature(value) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < 0:
+        raise BenchError(f"temperature must be a number ≥ 0, got {value!r} ({_kind(value)})")
+    return float(value)
+
+
+def check_value_spec(spec) -> str:
+    """A value spec the registry would accept (checked without building it)."""
+    check_text("value", spec)
+    name, sep, arg = spec.strip().partition(":")
+    arg = arg.strip()
+    ok = name in VALUE_NAMES and (not sep or name != "selfeval") and (bool(arg) or not sep)
+    if ok and name == "rollout" and sep:
+        ok = arg.isdigit() and int(arg) >= 1
+    if ok and name == "constant" and sep:
+        try:
+            ok = 0.0 <= float(arg) <= 1.0
+        except ValueError:
+            ok = False
+    if not ok:
+        raise BenchError(
+            f"value {spec!r} is not a value spec; valid: selfeval, rollout[:K], prm:MODEL, "
+            "prm-http:URL, constant[:V]"
+        )
+    return spec.strip()
+
+
+def check_search(name) -> str:
+    check_text("search", name)
+    if name not in SEARCHES:
+        raise BenchError(f"unknown search {name!r}; choose from {', '.join(SEARCHES)}")
+    return name
+
+
 def _datasets(value, split: str = "test", limit: int | None = None) -> list[dict]:
     """Normalise "gsm8k,svamp", a list of names, or a list of dicts into dataset dicts."""
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
+    if value is not None and not isinstance(value, list):
+        raise BenchError(f"datasets must be a list or comma-separated names, got {value!r}")
     out = []
     for item in value or []:
+        if not isinstance(item, (str, dict)):
+            raise BenchError(f"a dataset entry must be a name or a mapping, got {item!r}")
         spec = {"name": item} if isinstance(item, str) else dict(item)
         if "name" not in spec:
             raise BenchError(f"a dataset entry has no name: {item!r}")
@@ -56,6 +127,10 @@ def _datasets(value, split: str = "test", limit: int | None = None) -> list[dict
             raise BenchError(f"dataset {spec['name']!r}: unknown keys {sorted(unknown)}")
         spec.setdefault("split", split)
         spec.setdefault("limit", limit)
+        check_text("dataset name", spec["name"])
+        check_text(f"dataset {spec['name']!r}: split", spec["split"])
+        if spec["limit"] is not None:
+            check_whole(f"dataset {spec['name']!r}: limit", spec["limit"], 1)
         out.append({"name": str(spec["name"]), "split": str(spec["split"]), "limit": spec["limit"]})
     if not out:
         raise BenchError("no dataset given")
@@ -65,8 +140,14 @@ def _datasets(value, split: str = "test", limit: int | None = None) -> list[dict
 def _arms(value) -> list[dict]:
     """Normalise arm entries: a name (a pruner, the run's search) or a dict with `name`,
     an optional `pruner` (default: the name) and search overrides (`ARM_SETTINGS`)."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if value is not None and not isinstance(value, list):
+        raise BenchError(f"arms must be a list or comma-separated names, got {value!r}")
     out = []
     for item in value or []:
+        if not isinstance(item, (str, dict)):
+            raise BenchError(f"an arm entry must be a name or a mapping, got {item!r}")
         arm = {"name": item} if isinstance(item, str) else dict(item)
         if not arm.get("name"):
             raise BenchError(f"an arm entry has no name: {item!r}")
@@ -78,6 +159,11 @@ def _arms(value) -> list[dict]:
             )
         arm["name"] = str(arm["name"])
         arm.setdefault("pruner", arm["name"])
+        check_text(f"arm {arm['name']!r}: pruner", arm["pruner"])
+        for key in WHOLE_SETTINGS.keys() & arm.keys():
+            check_whole(f"arm {arm['name']!r}: {key}", arm[key], WHOLE_SETTINGS[key])
+        if "search" in arm:
+            check_search(arm["search"])
         out.append(arm)
     return out
 
@@ -85,6 +171,8 @@ def _arms(value) -> list[dict]:
 def _names(value) -> list[str]:
     if isinstance(value, str):
         value = value.split(",")
+    if value is not None and not isinstance(value, list):
+        raise BenchError(f"pruners must be a list or comma-separated names, got {value!r}")
     names = [str(v).strip() for v in value or [] if str(v).strip()]
     if not names:
         raise BenchError("no pruner arms given (e.g. --pruners none,exact)")
@@ -129,6 +217,7 @@ class BenchConfig:
     cache: str | None = "auto"
 
     def __post_init__(self) -> None:
+        self._check_settings()
         self.datasets = _datasets(self.datasets)
         if self.arms:
             self.arms = _arms(self.arms)
@@ -138,10 +227,20 @@ class BenchConfig:
             self.arms = _arms(self.pruners)
         for arm in self.arms:  # fail now, not in the middle of the run
             self.search_config(self.seed, arm["name"])
-        if self.block < 1:
-            raise BenchError(f"block must be >= 1, got {self.block}")
-        if self.concurrency < 1:
-            raise BenchError(f"concurrency must be >= 1, got {self.concurrency}")
+
+    def _check_settings(self) -> None:
+        """Types and bounds of every setting, before anything runs (YAML gives any type)."""
+        for name in WHOLE_SETTINGS.keys() & {f.name for f in fields(self)}:
+            check_whole(name, getattr(self, name))
+        check_whole("seed", self.seed)
+        self.temperature = check_temperature(self.temperature)
+        check_search(self.search)
+        check_value_spec(self.value)
+        check_text("model", self.model)
+        for name in ("ray_address", "out", "cache"):
+            check_text(name, getattr(self, name), optional=True)
+        if not isinstance(self.interleave, bool):
+            raise BenchError(f"interleave must be true or false, got {self.interleave!r}")
 
     @classmethod
     def from_dict(cls, data: dict) -> BenchConfig:
@@ -157,8 +256,16 @@ class BenchConfig:
     def from_yaml(cls, path: str | Path) -> BenchConfig:
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise BenchError(f"cannot read bench config {path}: {err}") from err
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            what = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise BenchError(f"{where}: invalid YAML ({what})") from err
+        except UnicodeDecodeError as err:
+            raise BenchError(f"{path}: not UTF-8 text (byte {err.start})") from err
+        except OSError as err:
+            why = (err.strerror or type(err).__name__).lower()
+            raise BenchError(f"cannot read bench config {path}: {why}") from err
         if not isinstance(data, dict):
             raise BenchError(f"{path}: expected a mapping of settings")
         return cls.from_dict(data)

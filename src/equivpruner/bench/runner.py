@@ -88,6 +88,18 @@ def plan_jobs(cfg: BenchConfig, problems: list[Problem]) -> list[Job]:
     return jobs
 
 
+def _storable(text):
+    """Text that encodes as UTF-8: a lone surrogate (bad bytes read from a file) is written
+    as its escape, so the record of a problem that failed on it can still be stored."""
+    if not isinstance(text, str):
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _base_record(job: Job) -> dict:
     p = job.problem
     return {
@@ -96,8 +108,8 @@ def _base_record(job: Job) -> dict:
         "dataset": p.source,
         "index": job.index,
         "seed": job.seed,
-        "question": p.question,
-        "gold": p.answer,
+        "question": _storable(p.question),
+        "gold": _storable(p.answer),
     }
 
 
@@ -211,14 +223,27 @@ def cache_path(cfg: BenchConfig) -> Path | None:
     return Path(cfg.cache)
 
 
-def with_cache(cfg: BenchConfig, backend):
-    """`backend` behind the run's shared generation cache (as it is without one)."""
+def open_cache(cfg: BenchConfig):
+    """The run's generation cache (None without one); a corrupt or unwritable cache file
+    raises `CacheError` naming it, before any model loads."""
     path = cache_path(cfg)
-    if path is None or hasattr(backend, "take_counters"):
-        return backend
-    from ..llm.cache import CachedBackend, GenerationCache
+    if path is None:
+        return None
+    from ..llm.cache import GenerationCache
 
-    return CachedBackend(backend, GenerationCache(path))
+    return GenerationCache(path)
+
+
+def with_cache(cfg: BenchConfig, backend, cache=None):
+    """`backend` behind the run's shared generation cache (as it is without one)."""
+    if hasattr(backend, "take_counters"):
+        return backend
+    cache = cache if cache is not None else open_cache(cfg)
+    if cache is None:
+        return backend
+    from ..llm.cache import CachedBackend
+
+    return CachedBackend(backend, cache)
 
 
 def make_detectors(
@@ -264,7 +289,8 @@ def is_thread_safe(backend) -> bool:
 
 
 def prepare_out(cfg: BenchConfig, out: Path) -> None:
-    """Check a resumed dir was made with the same result settings; write `config.yaml`."""
+    """Check a resumed dir was made with the same result settings (`write_config` records
+    them once the model has loaded, so a run that failed to start leaves no settings)."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "config.yaml"
     if path.is_file():
@@ -275,8 +301,11 @@ def prepare_out(cfg: BenchConfig, out: Path) -> None:
                 f"{out} holds a run with different settings ({'; '.join(diff)}); "
                 "resume with the same settings or choose a new --out"
             )
+
+
+def write_config(cfg: BenchConfig, out: Path) -> None:
     data = {k: v for k, v in cfg.to_dict().items() if k != "out"}
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    (out / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 def _run_threads(jobs: list[Job], solve_one, on_done: OnDone, workers: int) -> None:
@@ -293,13 +322,21 @@ def _run_threads(jobs: list[Job], solve_one, on_done: OnDone, workers: int) -> N
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_local(cfg, todo, on_done, backend, detectors, tracker) -> None:
+def _load_local(cfg, backend, detectors) -> tuple:
+    """The policy (behind the cache) and the arms' detectors, loaded before any progress
+    shows; a corrupt or unwritable cache fails first. Then the settings are recorded."""
+    cache = open_cache(cfg) if not hasattr(backend, "take_counters") else None
     if backend is None:
         from ..llm.loader import load_policy
 
         backend = load_policy(cfg.model)
-    backend = with_cache(cfg, backend)
+    backend = with_cache(cfg, backend, cache)
     dets = make_detectors(cfg.pruners, detectors, backend, arm_pruners(cfg))
+    write_config(cfg, Path(cfg.out))
+    return backend, dets
+
+
+def _run_local(cfg, todo, on_done, backend, dets, tracker) -> None:
     workers = min(cfg.concurrency, max(1, len(todo)))
     if workers > 1 and not is_thread_safe(backend):
         tracker.note(
@@ -316,6 +353,11 @@ def _run_jobs(cfg, jobs: list[Job], store: ResultStore, backend, detectors, prog
     kept = {k: r for k, r in done.items() if r.get("status") == "ok" or k not in keys}
     store.compact(kept)  # failed lines go: they are retried now
     todo = [j for j in jobs if j.key not in kept]
+    if cfg.ray_address:
+        open_cache(cfg)  # the workers share it: a bad file fails here, once
+        write_config(cfg, Path(cfg.out))
+    else:
+        backend, detectors = _load_local(cfg, backend, detectors)
     with Tracker(cfg.pruners, jobs, kept.values(), enabled=progress) as tracker:
 
         def on_done(record: dict, tree) -> None:

@@ -12,13 +12,13 @@ from typing import Annotated
 
 import typer
 
-from . import options as o
 from ..api import DEFAULT_MODEL
+from ..search import SearchConfig
+from ..steps import StepProtocol, check_question
+from . import options as o
 from .common import OneLineErrors, describe, fail, user_errors
 from .help import HelpCommand, command
 from .solve import Display, Job, print_result, run_batch, why_no_answer, write_json
-from ..search import SearchConfig, Tree
-from ..steps import StepProtocol, check_question
 
 app = typer.Typer(
     cls=OneLineErrors,
@@ -70,7 +70,7 @@ def _backend(ctx: typer.Context, model: str, value: str, threads, n_ctx, tokeniz
 
 def _items(question, file, gold, save_tree, html):
     """The batch from --file (None for one question); conflicting inputs fail."""
-    from .inputs import read_questions
+    from .inputs import OutputError, check_output, read_questions
 
     if file is None:
         if question is None:
@@ -83,6 +83,10 @@ def _items(question, file, gold, save_tree, html):
             if path is not None and (path.is_dir() or not path.parent.is_dir()):
                 what = "is a directory" if path.is_dir() else "has no such folder"
                 fail(f"{flag} {path}: {what}")
+            try:
+                check_output(path, flag)
+            except OutputError as err:
+                fail(str(err))
         return None
     if question is not None:
         fail("give a question or --file, not both")
@@ -110,21 +114,30 @@ def _solve_one(job: Job, question, gold, display, as_json, save_tree, html) -> N
             result = job.run(question, gold, display)
     except user_errors() as err:  # the inputs passed their checks: the work failed
         fail(describe(err), 1)
-    try:
-        if save_tree:
-            result.tree.save(save_tree)
-        if html:
-            from ..viz import write_tree_html
-
-            write_tree_html(result.tree, html)
-    except OSError as err:
-        fail(describe(err), 1)
     if as_json:
         write_json(job.record(result))
     elif result.steps:
         print_result(result, job.search, job.protocol)
+    _save_outputs(result, save_tree, html)  # after the answer: a full disk never hides it
     if not result.steps:
         fail(f"could not start on this question: {why_no_answer(result, job.protocol)}", 1)
+
+
+def _save_outputs(result, save_tree: Path | None, html: Path | None) -> None:
+    from .inputs import write_error
+
+    for flag, path in (("--save-tree", save_tree), ("--html", html)):
+        if path is None:
+            continue
+        try:
+            if flag == "--html":
+                from ..viz import write_tree_html
+
+                write_tree_html(result.tree, path)
+            else:
+                result.tree.save(path)
+        except OSError as err:
+            fail(write_error(err, path, flag), 1)
 
 
 @app.command("solve", cls=HelpCommand)
@@ -231,12 +244,18 @@ def view_cmd(
 ) -> None:
     """Render a saved search tree as a self-contained HTML page."""
     from ..viz import write_tree_html
+    from ..viz.check import read_tree
+    from .inputs import check_output, write_error
 
     try:
-        tree = Tree.load(tree_file)
+        check_output(out, "--out")
+        tree = read_tree(tree_file)
     except ValueError as err:
         fail(str(err))
-    write_tree_html(tree, out)
+    try:
+        write_tree_html(tree, out)
+    except OSError as err:
+        fail(write_error(err, out, "--out"), 1)
     from .solve import console
 
     console.print(f"wrote {out}", highlight=False)
@@ -245,8 +264,8 @@ def view_cmd(
 def _register() -> None:
     """Commands that live beside the code they drive."""
     from .bench import bench
-    from .mathequiv import eval_detector, harvest, harvest_trees, label, train_detector
     from .equiv import equiv
+    from .mathequiv import eval_detector, harvest, harvest_trees, label, train_detector
 
     command(app, "equiv")(equiv)
     command(app, "bench")(bench)

@@ -1,11 +1,14 @@
-"""Inputs `solve` checks before it loads anything: model specs, the hub, question files."""
+"""Inputs every command checks before it opens an output or loads anything: model specs,
+the hub, question files, and the files and folders it will write."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -173,3 +176,92 @@ def _json_item(line: str, n: int, where: str) -> Item:
         raise ValueError(f"the id must be text or a number, got {type(item_id).__name__}")
     gold = None if gold is None else normalize_gold(str(gold))
     return Item(check_question(question), item_id, where, gold)
+
+
+# --- outputs: checked up front, so a bad path never costs a run or empties a file ---------
+
+_WHY = {
+    errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+    errno.ENOTDIR: "not a directory", errno.EISDIR: "is a directory",
+    errno.EROFS: "read-only file system", errno.ENOSPC: "no space left on the device",
+    errno.ENOENT: "no such file or folder", errno.EEXIST: "already exists",
+}  # fmt: skip
+
+
+def why(err: OSError) -> str:
+    """An OS error in a few words (no errno, no repeated file name)."""
+    return _WHY.get(err.errno, (err.strerror or type(err).__name__).lower())
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path`'s nearest ancestor that exists (a file or a folder)."""
+    folder = path.parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _probe(folder: Path) -> str | None:
+    """Why no file can be created in `folder` (None: one was created and removed)."""
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    try:
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".equivpruner-probe-")
+    except OSError as err:
+        return f"cannot write in {folder} ({why(err)})"
+    os.close(fd)
+    os.unlink(name)
+    return None
+
+
+def output_problem(path: Path, folder: bool = False) -> str | None:
+    """Why `path` cannot be written (None when it can): a file that can be replaced or
+    created, or with `folder` a directory that can hold files. Nothing is emptied."""
+    path = Path(path)
+    if os.path.lexists(path):
+        if folder:
+            return _probe(path) if path.is_dir() else "is not a directory"
+        if path.is_dir():
+            return "is a directory"
+        try:
+            with open(path, "a"):  # append: opens for writing, changes nothing
+                pass
+        except OSError as err:
+            return why(err)
+        return None
+    return _probe(_nearest_existing(path))
+
+
+class OutputError(ValueError):
+    """An output path that cannot be written (the message names the option and the path)."""
+
+
+def check_output(path: Path | None, flag: str, folder: bool = False) -> None:
+    """Raise `FLAG PATH: why` when `path` cannot be written (see `output_problem`)."""
+    if path is None:
+        return
+    problem = output_problem(path, folder)
+    if problem:
+        raise OutputError(f"{flag} {path}: {problem}")
+
+
+def write_error(err: OSError, path: Path, flag: str) -> str:
+    """The one line for a failed write to `path` (`[Errno 28]` becomes the file and why)."""
+    return f"{flag} {path}: {why(err)}"
+
+
+def check_bench_outputs(cfg) -> None:
+    """The bench's output folder and its generation cache (the file and the folder sqlite
+    writes its journal in), checked before any problem or model loads."""
+    from ..bench.runner import cache_path
+
+    check_output(Path(cfg.out), "--out", folder=True)
+    cache = cache_path(cfg)
+    if cache is None:
+        return
+    try:
+        check_output(cache, "--cache")
+        if cache.parent.is_dir():
+            check_output(cache.parent, "--cache", folder=True)
+    except OutputError as err:
+        raise OutputError(f"{err} (or run with --no-cache)") from None

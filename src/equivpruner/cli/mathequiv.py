@@ -30,10 +30,47 @@ def _fail(message: str | BaseException) -> None:
 
 
 def _user_errors() -> tuple:
-    from ..llm.base import BackendError
     from ..data.problems import DatasetError
+    from ..llm.base import BackendError
 
-    return (ValueError, BackendError, DatasetError, FileNotFoundError, KeyError)
+    return (ValueError, BackendError, DatasetError, OSError, KeyError)
+
+
+def _check_output(path: Path | None, flag: str, folder: bool = False) -> None:
+    """Refuse an output that cannot be written, before anything is read, loaded or opened."""
+    from .inputs import check_output
+
+    try:
+        check_output(path, flag, folder)
+    except ValueError as err:
+        _fail(str(err))
+
+
+def _check_harvest(split, skip, limit, width, per_problem_cap, temperature, depths) -> list[int]:
+    from ..mathequiv.harvest import check_split
+
+    check_split(split)
+    for name, value, least in (("--skip", skip, 0), ("--limit", limit, 1), ("--width", width, 2),
+                               ("--per-problem-cap", per_problem_cap, 1)):  # fmt: skip
+        if value is not None and value < least:
+            raise ValueError(f"{name} must be ≥ {least}, got {value}")
+    if not temperature >= 0:
+        raise ValueError(f"--temperature must be ≥ 0, got {temperature}")
+    found = _ints(depths, "--depths")
+    if not found or min(found) < 0:
+        raise ValueError(f"--depths must list depths ≥ 0, got {depths!r}")
+    return found
+
+
+def _check_questions(problems) -> None:
+    """Every problem's question is one the policy can take (length, encoding)."""
+    from ..steps import check_question
+
+    for p in problems:
+        try:
+            check_question(p.question)
+        except ValueError as err:
+            raise ValueError(f"problem {p.id}: {err}") from None
 
 
 def _ints(text: str, what: str) -> list[int]:
@@ -79,16 +116,21 @@ def harvest(
     ] = True,
 ) -> None:
     """Harvest unlabelled sibling pairs (and labelled reference pairs) from training problems."""
-    from ..mathequiv.harvest import check_split, iter_harvest, mine_reference_pairs
-    from ..mathequiv.pairs import write_pairs
     from ..data.problems import load_problems
+    from ..mathequiv.harvest import iter_harvest, mine_reference_pairs
+    from ..mathequiv.pairs import write_pairs
 
-    try:
-        check_split(split)
-        if skip < 0:
-            raise ValueError(f"--skip must be ≥ 0, got {skip}")
+    _check_output(out, "--out")
+    load_backend = (ctx.obj or {}).get("load_backend")
+    try:  # every option, the problems and the model spec: checked before --out is emptied
+        found = _check_harvest(split, skip, limit, width, per_problem_cap, temperature, depths)
+        if policy and load_backend is None:
+            from .inputs import check_model
+
+            check_model(model)
         total = None if limit is None else skip + limit
         problems = load_problems(dataset, split=split, limit=total)[skip:]
+        _check_questions(problems)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("")
         rows = []
@@ -97,14 +139,12 @@ def harvest(
             write_pairs(mined, out, append=True)
             rows += mined
         if policy:
-            load_backend = (ctx.obj or {}).get("load_backend")
             if load_backend is None:
                 from ..llm.loader import load_policy as load_backend
             backend = load_backend(model)
             batches = iter_harvest(
-                problems, backend, width, _ints(depths, "--depths"), per_problem_cap, seed,
-                temperature, split,
-            )  # fmt: skip
+                problems, backend, width, found, per_problem_cap, seed, temperature, split
+            )
             for batch in batches:
                 write_pairs(batch, out, append=True)
                 rows += batch
@@ -124,10 +164,11 @@ def harvest_trees(
 
     Rows carry `--split` (default test: such pairs are for evaluation; training refuses them).
     """
-    from .common import describe
     from ..mathequiv.pairs import cap_per_problem, write_pairs
     from ..mathequiv.tree_pairs import pairs_from_tree_files
+    from .common import describe
 
+    _check_output(out, "--out")
     files = sorted({f for p in paths for f in (p.rglob("*.json") if p.is_dir() else [p])}, key=str)
     try:
         if not files:
@@ -156,6 +197,7 @@ def label(
     from ..mathequiv.label import label_pairs, parse_judges
     from ..mathequiv.pairs import read_pairs, write_pairs
 
+    _check_output(out, "--out")
     try:
         rows = read_pairs(pairs_file)
         judges = parse_judges(judge)
@@ -195,11 +237,12 @@ def train_detector(
 ) -> None:
     """Train a detector: fine-tune the cross-encoder (LoRA on MiniLM by default) or, with
     `--kind features`, the fast features model."""
-    from ..mathequiv.train import train_cross_encoder
     from ..mathequiv.pairs import read_pairs
+    from ..mathequiv.train import train_cross_encoder
 
     if kind not in ("cross-encoder", "features"):
         _fail(f"unknown --kind {kind!r}; valid: cross-encoder, features")
+    _check_output(out, "--out", folder=True)
     try:
         rows = [row for path in pairs_file for row in read_pairs(path)]
         held = [row for path in exclude or () for row in read_pairs(path)]
@@ -323,6 +366,7 @@ def eval_detector(
     and each deciding stage's precision on its merges and rejects."""
     from ..mathequiv.evaluate import load_pairs, score_pairs
 
+    _check_output(json_out, "--json")
     try:
         rows = load_pairs(pairs_file)
         rows = [r for r in rows if r.get("label") is not None or r.get("level") is not None]
@@ -353,4 +397,10 @@ def eval_detector(
              "by_stage": r.stage_precision(), "band": _band(d)}
             for r, d in zip(reports, made, strict=True)
         ]  # fmt: skip
-        json_out.write_text(json.dumps(data, indent=1, default=dict))
+        try:
+            json_out.write_text(json.dumps(data, indent=1, default=dict))
+        except OSError as err:
+            from .common import fail
+            from .inputs import write_error
+
+            fail(write_error(err, json_out, "--json"), 1)

@@ -126,11 +126,26 @@ def read_records(path: Path) -> Iterable[dict]:
             raise DatasetError(f"{path}:{lineno}: invalid JSON ({err.msg})") from err
 
 
-def _pick(row: dict, keys: Iterable[str], path: Path, what: str) -> str:
+def _pick(row: dict, keys: Iterable[str], where: str, what: str) -> str:
     for k in keys:
         if k in row and row[k] is not None:
+            if isinstance(row[k], (dict, list, bool)):
+                raise DatasetError(f"{where}: the {what} must be text or a number")
             return str(row[k])
-    raise DatasetError(f"{path}: a row has no {what} field (looked for {', '.join(keys)})")
+    raise DatasetError(f"{where}: a row has no {what} field (looked for {', '.join(keys)})")
+
+
+def _rows_where(path: Path, rows: Iterable) -> Iterable[tuple[str, dict]]:
+    """(`FILE:LINE` or `FILE: row N`, row) for each row, which must be a JSON object."""
+    lines = None
+    if path.suffix not in (".json", ".parquet"):  # JSONL: the line numbers of non-blank lines
+        text = path.read_text(encoding="utf-8", errors="replace")
+        lines = [n for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    for k, row in enumerate(rows):
+        where = f"{path}:{lines[k]}" if lines is not None else f"{path}: row {k + 1}"
+        if not isinstance(row, dict):
+            raise DatasetError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        yield where, row
 
 
 def load_file(path: str | Path, fields: dict | None = None, limit: int | None = None):
@@ -139,13 +154,13 @@ def load_file(path: str | Path, fields: dict | None = None, limit: int | None = 
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
     out = []
-    for k, row in enumerate(read_records(path)):
+    for k, (where, row) in enumerate(_rows_where(path, read_records(path))):
         if limit is not None and len(out) >= limit:
             break
         q = _pick(
-            row, [fields["question"]] if "question" in fields else QUESTION_KEYS, path, "question"
+            row, [fields["question"]] if "question" in fields else QUESTION_KEYS, where, "question"
         )
-        a = _pick(row, [fields["answer"]] if "answer" in fields else ANSWER_KEYS, path, "answer")
+        a = _pick(row, [fields["answer"]] if "answer" in fields else ANSWER_KEYS, where, "answer")
         pid = str(row.get(fields.get("id", "id"), k))
         out.append(
             Problem(
@@ -169,11 +184,33 @@ def _from_rows(name: str, rows: Iterable[dict], mapper: Mapper, limit: int | Non
     return out
 
 
-def _load_hub(name: str, split: str, limit: int | None) -> list[Problem]:
-    from datasets import load_dataset
+def _offline() -> bool:
+    import os
 
-    _, _, _, hub_id, config, mapper = NAMED[name]
-    ds = load_dataset(hub_id, config, split=split)
+    names = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    flags = (os.environ.get(v, "").strip().lower() for v in names)
+    return any(f in ("1", "on", "yes", "true") for f in flags)
+
+
+def _load_hub(name: str, split: str, limit: int | None) -> list[Problem]:
+    _, splits, _, hub_id, config, mapper = NAMED[name]
+    shipped = ", ".join(splits)
+    try:
+        from datasets import load_dataset
+
+        ds = load_dataset(hub_id, config, split=split)
+    except Exception as err:  # noqa: BLE001 - the hub's errors vary (network, names, splits)
+        if _offline():
+            raise DatasetError(
+                f"{name}/{split} is not shipped (shipped: {shipped}), not in the local cache, "
+                f"and HF_HUB_OFFLINE is set; choose a shipped split, or unset HF_HUB_OFFLINE "
+                f"to load {hub_id} from the hub"
+            ) from err
+        what = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DatasetError(
+            f"{name}/{split} is not shipped (shipped: {shipped}) and {hub_id} could not be "
+            f"loaded from the hub: {what}"
+        ) from err
     return _from_rows(name, ds, mapper, limit)
 
 

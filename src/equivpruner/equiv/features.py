@@ -31,6 +31,13 @@ from .quantity import Aboutness, Topic, named_apart
 from .symbolic import StepFacts, SymbolicDetector
 
 MODEL_FILE = "model.txt"
+# Length caps, so that a hostile step costs bounded work (counted in characters, never
+# seconds): fuzzy ratios compare the first MAX_FUZZY_CHARS characters of the keys
+# (`partial_ratio` grows with the cube of the length), and the line-based patterns read the
+# first MAX_SCAN_CHARS of the text. Real steps (≤ ~1,200 characters at 256 tokens) are
+# whole within both, so their features do not change.
+MAX_FUZZY_CHARS = 2_000
+MAX_SCAN_CHARS = 8_000
 META_FILE = "features.json"
 FEATURE_NAMES = (
     "ratio",
@@ -79,11 +86,13 @@ _RESULT = re.compile(r"=\s*\$?\s*(\d+(?:\.\d+)?)")
 # A stated result: "= 12", "is 12", "gives 12" (in a normalised text).
 _STATED = re.compile(r"(?:=|\bis\b|\bgives\b|\bget\b|\bequals\b)\s*(\d+(?:\.\d+)?)")
 _WORD = re.compile(r"[a-z]+")
-_ASSIGNMENT = re.compile(r"^\s*[A-Za-z_]\w*\s*=\s*\S", re.M)
+# `[^\S\n]*`: blanks within the line, so a match never starts by sweeping blank lines
+# (with `\s*`, 100,000 newlines cost 10^10 steps).
+_ASSIGNMENT = re.compile(r"^[^\S\n]*[A-Za-z_]\w*\s*=\s*\S", re.M)
 _DEFINES = re.compile(r"\b(?:denote|represent|let\s[^.\n]{1,20}?\sbe)\b", re.I)
 _CODE_WORDS = re.compile(r"python|code", re.I)
 _SYMBOLIC = {True: 1.0, False: -1.0, None: 0.0}
-_LIST_ITEM = re.compile(r"\n\s*(?:\d+\.|[-*])\s")
+_LIST_ITEM = re.compile(r"\n[^\S\n]*(?:\d+\.|[-*])\s")
 # Words that carry no content in an opening or planning step ("Let's break down the problem").
 _FILLER = frozenset(
     "a an and are as be break by calculate determine do down find first follow for how in "
@@ -135,7 +144,8 @@ class StepView:
         key = normalize(text)
         found = numbers(key)
         words = _WORD.findall(key)
-        assignments = len(_ASSIGNMENT.findall(text))
+        scan = text[:MAX_SCAN_CHARS]
+        assignments = len(_ASSIGNMENT.findall(scan))
         return cls(
             key=key,
             numbers=Counter(found),
@@ -146,12 +156,12 @@ class StepView:
             facts=symbolic.facts(text),
             question_overlap=sum(w in question_words for w in words) / max(1, len(words)),
             new_words=len(set(words) - question_words - _FILLER),
-            listed=bool(_LIST_ITEM.search(text)),
+            listed=bool(_LIST_ITEM.search(scan)),
             word_count=len(words),
             stated=frozenset(_canonical(n) for n in _STATED.findall(key)),
             code="```" in text or assignments > 0,
             assignments=assignments,
-            defines_variable=bool(_DEFINES.search(text)),
+            defines_variable=bool(_DEFINES.search(scan)),
             mentions_code=bool(_CODE_WORDS.search(text)),
             about=Aboutness.of(text, topic or Topic(frozenset(), frozenset())),
         )
@@ -175,11 +185,12 @@ def pair_features(
     """The feature vector of a pair, in `FEATURE_NAMES` order (symmetric in a, b)."""
     sa, sb = set(a.numbers), set(b.numbers)
     la, lb = len(a.key), len(b.key)
+    ka, kb = a.key[:MAX_FUZZY_CHARS], b.key[:MAX_FUZZY_CHARS]
     return [
-        fuzz.ratio(a.key, b.key) / 100,
-        fuzz.token_set_ratio(a.key, b.key) / 100,
-        fuzz.token_sort_ratio(a.key, b.key) / 100,
-        max(fuzz.partial_ratio(a.key, b.key), fuzz.partial_ratio(b.key, a.key)) / 100,
+        fuzz.ratio(ka, kb) / 100,
+        fuzz.token_set_ratio(ka, kb) / 100,
+        fuzz.token_sort_ratio(ka, kb) / 100,
+        max(fuzz.partial_ratio(ka, kb), fuzz.partial_ratio(kb, ka)) / 100,
         _jaccard(sa, sb),
         float(a.numbers == b.numbers),
         float(sa <= sb or sb <= sa),

@@ -7,7 +7,9 @@ segments. A segment is parsed by Python's `ast` only after it was rewritten into
 placeholder names (`n0`, `s1`) and operators, and a walker accepts only numbers, symbols,
 `+ - * / **`, unary minus and `sqrt`. Values are exact `Fraction`s; powers with
 |exponent| > 100, results beyond 1e300 and anything unusual become "unknown" (None).
-Limits: step length, segment length, nesting depth and a cooperative time budget.
+Limits count operations, never seconds, so a verdict does not depend on the machine's
+load: step length (`MAX_STEP_CHARS`), lexer steps (`MAX_LEX_STEPS`, one per token matched),
+segment length (`MAX_SEGMENT_TOKENS`) and nesting depth (`MAX_NESTING`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from __future__ import annotations
 import ast
 import math
 import re
-import time
 from dataclasses import dataclass
 from fractions import Fraction
 
 MAX_STEP_CHARS = 4_000
+MAX_LEX_STEPS = 12_000  # tokens one step's lexer may match (its boxed answer included)
 MAX_SEGMENT_TOKENS = 64
 MAX_NESTING = 24
 MAX_NUMBER_CHARS = 32
@@ -53,8 +55,8 @@ class Unparsable(Exception):
     """This piece of text holds no usable arithmetic."""
 
 
-class OutOfTime(Exception):
-    """The cooperative time budget ran out."""
+class OverBudget(Exception):
+    """The step needs more lexer steps than `MAX_LEX_STEPS`."""
 
 
 @dataclass(frozen=True)
@@ -68,25 +70,19 @@ class Tok:
 BRK = Tok("brk", "")
 
 
-def cpu_clock() -> float:
-    """This thread's CPU seconds: parse budgets bound work, so a busy machine (other
-    processes on the same cores) does not cut an analysis short and change a verdict."""
-    return time.thread_time()
-
-
 class Lexer:
-    """Tokens of one step; raises OutOfTime past `deadline` (a `cpu_clock` value)."""
+    """Tokens of one step; raises OverBudget past `max_steps` tokens matched in all."""
 
-    def __init__(self, deadline: float):
-        self.deadline = deadline
+    def __init__(self, max_steps: int | None = None):
+        self.max_steps = MAX_LEX_STEPS if max_steps is None else max_steps
         self.tokens: list[Tok] = []
         self.boxed: str | None = None
-        self._ticks = 0
+        self.steps = 0
 
     def tick(self) -> None:
-        self._ticks += 1
-        if self._ticks % 64 == 0 and cpu_clock() > self.deadline:
-            raise OutOfTime
+        self.steps += 1
+        if self.steps > self.max_steps:
+            raise OverBudget
 
     def run(self, text: str) -> list[Tok]:
         pos = 0

@@ -27,7 +27,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from .normalize import _DELIMS as _MATH_DELIMS
-from .normalize import normalize, normalize_math
+from .normalize import MAX_NORMALIZE_CHARS, normalize, normalize_math
 
 _WORD = re.compile(r"(?<![\\a-z])[a-z]+")  # not LaTeX commands (`\frac`)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -38,7 +38,8 @@ _UNIT = re.compile(
     r"=\s*(?:\\frac\{[\d.]+\}\{[\d.]+\}|\d[\d.]*)\s*((?:[a-z]+ ?){1,3})\b(?!\s*[-+*/=^])"
 )
 _TEXT_CMD = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\{([^{}]*)\}")
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s?%")
+# Tried only where a number starts, so a run of 20,000 digits costs one pass, not 20,000.
+_PERCENT = re.compile(r"(?<!\d)(\d+(?:\.\d+)?)\s?%")
 MAX_EXTRA_WORDS = 6
 NUMBER_WORDS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
@@ -73,7 +74,8 @@ def _per_cent(m: re.Match) -> str:
 def numbers_in(key: str) -> frozenset[str]:
     """Numbers of a normalised text, digits and number words, in canonical form ("25%" is
     0.25)."""
-    key = _PERCENT.sub(_per_cent, key)
+    if "%" in key:
+        key = _PERCENT.sub(_per_cent, key)
     found = {_canonical(n) for n in _NUMBER.findall(key)}
     found |= {NUMBER_WORDS[w] for w in _WORD.findall(key) if w in NUMBER_WORDS}
     return frozenset(found)
@@ -90,6 +92,7 @@ class Topic:
 
     @classmethod
     def of(cls, question: str, prefix: tuple[str, ...] = ()) -> Topic:
+        question = question[:MAX_NORMALIZE_CHARS]
         names = {w.lower() for w in _CAPITAL.findall(question)}
         key = normalize(question) if question else ""
         words = {
@@ -117,6 +120,9 @@ class Aboutness:
 
     @classmethod
     def compute(cls, text: str, topic: Topic) -> Aboutness:
+        """What `text` is about, read from its first `MAX_NORMALIZE_CHARS` characters (as
+        `normalize` reads them): bounded work on any step."""
+        text = text[:MAX_NORMALIZE_CHARS]
         key = normalize(text)
         stems = {
             _stem(w)

@@ -27,8 +27,10 @@ Decision (symmetric in the two steps):
   quantity was computed (`20/2=10` robots vs `5*2=10` footballs), so a later stage decides.
   Commuted operands (`3*4=12` vs `4*3=12`) are the same computation, hence True.
 
-Budget: each step gets half of `budget_s` (default 50 ms of CPU time per pair) and the first
-`MAX_STEP_CHARS` characters; a step cut short never supports "equivalent".
+Budget, counted in operations so that a pair gets the same verdict on any machine under any
+load: each step's first `MAX_STEP_CHARS` characters, at most `MAX_LEX_STEPS` lexer steps,
+`MAX_SEGMENT_TOKENS` tokens per expression and `MAX_NESTING` levels of brackets. A step cut
+short never supports "equivalent".
 """
 
 from __future__ import annotations
@@ -45,9 +47,8 @@ from .mathfacts import (
     MAX_STEP_CHARS,
     Key,
     Lexer,
-    OutOfTime,
+    OverBudget,
     Tok,
-    cpu_clock,
     may_state_facts,
     parse,
     resolve,
@@ -62,14 +63,14 @@ _BULLET = re.compile(r"^([ \t]*)[-*+•](?=[ \t])", re.M)  # "- item" is no minu
 
 @dataclass
 class StepFacts:
-    """What one step states; `complete` is False if it was cut short (length or time)."""
+    """What one step states; `complete` is False if it was cut short (length or lexer steps)."""
 
     claims: dict[Key, Fraction] = field(default_factory=dict)
     labels: dict[str, Fraction] = field(default_factory=dict)
     equations: set[frozenset] = field(default_factory=set)
     boxed: tuple | None = None
     complete: bool = True
-    timed_out: bool = False
+    over_budget: bool = False  # the lexer ran out of steps: nothing was kept
 
     def signature(self, given: StepFacts | None = None) -> tuple:
         """What the step states beyond `given` (facts of the question and earlier steps)."""
@@ -177,8 +178,8 @@ def _chain(segs: list[_Seg], facts: StepFacts) -> None:
         facts.equations.add(keys)
 
 
-def _boxed(raw: str, deadline: float) -> tuple:
-    lexer = Lexer(deadline)
+def _boxed(raw: str, spent: Lexer) -> tuple:
+    lexer = Lexer(spent.max_steps - spent.steps)  # the step's budget, what is left of it
     lexer.region(raw, 0)
     tokens = resolve(lexer.tokens)
     parsed = parse(tokens) if all(t.kind in ("num", "sym", "op", "func") for t in tokens) else None
@@ -187,9 +188,9 @@ def _boxed(raw: str, deadline: float) -> tuple:
     return ("text", normalize(raw))
 
 
-def analyse(text: str, budget_s: float = 0.025) -> StepFacts:
-    """The facts of one step, within `budget_s` CPU seconds (else an incomplete, empty result)."""
-    lexer = Lexer(cpu_clock() + budget_s)
+def analyse(text: str) -> StepFacts:
+    """The facts of one step (an incomplete, empty result past the lexer's step budget)."""
+    lexer = Lexer()
     facts = StepFacts(complete=len(text) <= MAX_STEP_CHARS)
     try:
         text = normalize_math(text[:MAX_STEP_CHARS])
@@ -200,12 +201,10 @@ def analyse(text: str, budget_s: float = 0.025) -> StepFacts:
             parts = _split(run, "eq")
             if len(parts) >= 2:
                 _chain(_segments(parts), facts)
-                if cpu_clock() > lexer.deadline:
-                    raise OutOfTime
         if lexer.boxed is not None:
-            facts.boxed = _boxed(lexer.boxed, lexer.deadline)
-    except OutOfTime:
-        return StepFacts(complete=False, timed_out=True)
+            facts.boxed = _boxed(lexer.boxed, lexer)
+    except OverBudget:
+        return StepFacts(complete=False, over_budget=True)
     return facts
 
 
@@ -240,7 +239,7 @@ def _decide(a: StepFacts, b: StepFacts, mine: tuple, theirs: tuple) -> tuple[boo
 
 
 class FactsCache:
-    """A bounded, thread-safe LRU of step facts (timed-out analyses are not kept)."""
+    """A bounded, thread-safe LRU of step facts."""
 
     def __init__(self, size: int = 8192):
         self.size = size
@@ -248,18 +247,17 @@ class FactsCache:
         self._lock = threading.Lock()
         self.given: dict[tuple, StepFacts] = {}  # facts of recent contexts, oldest first
 
-    def get(self, text: str, budget_s: float) -> StepFacts:
-        key = (text[: MAX_STEP_CHARS + 1], budget_s)
+    def get(self, text: str) -> StepFacts:
+        key = text[: MAX_STEP_CHARS + 1]  # what `analyse` reads, and whether it was cut
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        found = analyse(text, budget_s)
-        if not found.timed_out:
-            with self._lock:
-                self._items[key] = found
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
+        found = analyse(text)
+        with self._lock:
+            self._items[key] = found
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
         return found
 
     def clear(self) -> None:
@@ -276,24 +274,22 @@ class SymbolicDetector:
 
     name = "symbolic"
 
-    def __init__(self, budget_s: float = 0.05, cache: FactsCache | None = None):
-        self.budget_s = budget_s
+    def __init__(self, cache: FactsCache | None = None):
         self.cache = SHARED_FACTS if cache is None else cache
 
     def facts(self, text: str) -> StepFacts:
-        return self.cache.get(text, self.budget_s / 2)
+        return self.cache.get(text)
 
     def given(self, context: Context) -> StepFacts:
         """Facts of the question and the steps before the siblings (memoised per context:
         the cascade's stage and the features detector both ask)."""
-        key = (context.question, tuple(context.prefix), self.budget_s)
+        key = (context.question, tuple(context.prefix))
         found = self.cache.given.get(key)
         if found is None:
-            found, parts = StepFacts(), [self.facts(t) for t in (key[0], *key[1]) if t]
-            for part in parts:
+            found = StepFacts()
+            for part in [self.facts(t) for t in (key[0], *key[1]) if t]:
                 found.merge(part)
-            if not any(part.timed_out for part in parts):  # as the facts cache: not kept
-                self.cache.given[key] = found
+            self.cache.given[key] = found
             while len(self.cache.given) > 64:
                 self.cache.given.pop(next(iter(self.cache.given)), None)
         return found

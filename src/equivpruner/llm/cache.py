@@ -18,7 +18,9 @@ random.
 
 Storage is sqlite in WAL mode with one transaction per insert: a writer killed with
 `kill -9` loses at most the entry in flight, and several processes (Ray workers) can share
-one file.
+one file. A file that is not a usable cache (truncated, overwritten, unwritable) raises
+`CacheError` naming it and the way out: `--no-cache`, or move the file aside (a new one is
+built on the next run).
 """
 
 from __future__ import annotations
@@ -42,6 +44,17 @@ _SCHEMA = (
 )
 
 
+class CacheError(ValueError):
+    """The cache file cannot be used (the message names it and says what to do)."""
+
+    def __init__(self, path: Path, err: BaseException):
+        what = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        super().__init__(
+            f"{path}: the generation cache cannot be used ({what}); rerun with --no-cache, "
+            "or move the file aside and a new cache is built"
+        )
+
+
 @dataclass
 class CacheCounters:
     """What one thread's calls got from the cache since the counters were last taken."""
@@ -59,15 +72,31 @@ class GenerationCache:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(self.path), timeout=60, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        for statement in _SCHEMA:
-            self._db.execute(statement)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                str(self.path), timeout=60, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+            self._check()
+        except (sqlite3.Error, OSError) as err:
+            raise CacheError(self.path, err) from err
+
+    def _check(self) -> None:
+        """Refuse a damaged file now, not in the middle of a run (sqlite's quick check)."""
+        found = self._db.execute("PRAGMA quick_check").fetchone()
+        if not found or found[0] != "ok":
+            raise sqlite3.DatabaseError(f"damaged file: {found[0] if found else 'no answer'}")
+
+    def _run(self, sql: str, args=()) -> list:
+        try:
+            return self._db.execute(sql, args).fetchall()
+        except sqlite3.Error as err:
+            raise CacheError(self.path, err) from err
 
     def get(self, table: str, keys: Sequence[str]) -> dict[str, tuple[dict, float]]:
         """The stored (data, seconds) of each key present."""
@@ -75,17 +104,20 @@ class GenerationCache:
             return {}
         marks = ",".join("?" * len(keys))
         with self._lock:
-            rows = self._db.execute(
+            rows = self._run(
                 f"SELECT key, data, seconds FROM {_table(table)} WHERE key IN ({marks})",
                 list(keys),
-            ).fetchall()
-        return {k: (json.loads(d), float(s)) for k, d, s in rows}
+            )
+        try:
+            return {k: (json.loads(d), float(s)) for k, d, s in rows}
+        except (TypeError, ValueError) as err:
+            raise CacheError(self.path, err) from err
 
     def put(self, table: str, items: Sequence[tuple[str, dict, float]]) -> None:
         """Store (key, data, seconds) items; an existing key keeps its first value."""
         with self._lock:
             for key, data, seconds in items:
-                self._db.execute(
+                self._run(
                     f"INSERT OR IGNORE INTO {_table(table)} (key, data, seconds) VALUES (?, ?, ?)",
                     (key, json.dumps(data, ensure_ascii=False), float(seconds)),
                 )
@@ -100,7 +132,7 @@ class GenerationCache:
 
     def size(self, table: str = "completions") -> int:
         with self._lock:
-            return int(self._db.execute(f"SELECT COUNT(*) FROM {_table(table)}").fetchone()[0])
+            return int(self._run(f"SELECT COUNT(*) FROM {_table(table)}")[0][0])
 
     def close(self) -> None:
         with self._lock:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -15,23 +14,22 @@ POSITIVE_LEVELS = (3, 4)
 
 
 def load_pairs(path: str | Path) -> list[dict]:
-    """Rows of a JSONL file of pairs (`step_a`, `step_b`, `label` or `level`, …)."""
-    path = Path(path)
+    """Rows of a JSONL file of pairs (`step_a`, `step_b`, `label` or `level`, optional
+    `question` and `prefix`); a bad row raises ValueError as `FILE:LINE: what`."""
+    from .pairs import check_prefix, json_lines
+
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{n}: invalid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}:{n}: expected a JSON object, got {type(row).__name__}")
-            for name in ("step_a", "step_b"):
-                if not isinstance(row.get(name), str):
-                    raise ValueError(f"{path}:{n}: missing text field {name!r}")
-            rows.append(row)
+    for n, row in json_lines(path):
+        for name in ("step_a", "step_b"):
+            if not isinstance(row.get(name), str):
+                raise ValueError(f"{path}:{n}: missing text field {name!r}")
+        if row.get("question") is not None and not isinstance(row["question"], str):
+            raise ValueError(f"{path}:{n}: 'question' must be text")
+        try:
+            check_prefix(row.get("prefix"))
+        except ValueError as err:
+            raise ValueError(f"{path}:{n}: {err}") from None
+        rows.append(row)
     return rows
 
 

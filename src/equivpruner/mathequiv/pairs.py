@@ -62,6 +62,7 @@ class PairRecord:
         for key in ("question", "step_a", "step_b"):
             if not isinstance(known.get(key, "" if key == "question" else None), str):
                 raise ValueError(f"missing or non-text field {key!r}")
+        check_prefix(known.get("prefix"))
         known.setdefault("question", "")
         known.setdefault("prefix", [])
         known["depth"] = int(known.get("depth") or 0)
@@ -112,25 +113,56 @@ def row_key(row: PairRecord) -> tuple:
     return (row.problem_id or row.question, *pair_key(row.step_a, row.step_b))
 
 
+def check_prefix(prefix) -> None:
+    """A prefix is a list of earlier steps (text); None means none. `"abc"` is refused, not
+    read as three steps."""
+    if prefix is None:
+        return
+    if not isinstance(prefix, list):
+        kind = "text" if isinstance(prefix, str) else type(prefix).__name__
+        raise ValueError(f"'prefix' must be a list of earlier steps (text), got {kind}")
+    if not all(isinstance(step, str) for step in prefix):
+        raise ValueError("'prefix' must be a list of earlier steps (text), not other values")
+
+
+def json_lines(path: str | Path) -> Iterable[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL file; bad bytes, bad JSON
+    or a line that is not an object raise ValueError as `FILE:LINE: what`."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(
+                    f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[err.start]:02x} at column "
+                    f"{err.start + 1})"
+                ) from None
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{lineno}: invalid JSON ({err.msg})") from None
+            except RecursionError:
+                raise ValueError(f"{path}:{lineno}: JSON nested too deeply") from None
+            if not isinstance(data, dict):
+                kind = type(data).__name__
+                raise ValueError(f"{path}:{lineno}: expected a JSON object, got {kind}")
+            yield lineno, data
+
+
 def read_pairs(path: str | Path) -> list[PairRecord]:
     """Records of a JSONL file; a bad line raises ValueError naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such pairs file")
     rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                if not isinstance(data, dict):
-                    raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-                rows.append(PairRecord.from_dict(data))
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({err.msg})") from None
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"{path}:{lineno}: {err}") from None
+    for lineno, data in json_lines(path):
+        try:
+            rows.append(PairRecord.from_dict(data))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path}:{lineno}: {err}") from None
     return rows
 
 

@@ -6,8 +6,18 @@
   const data = JSON.parse(document.getElementById("tree-data").textContent);
   const nodes = data.nodes || [];
   const chosen = new Set(data.chosen_path || []);
-  const rendered = new Map(); // node id -> {li, toggle, kids, built, open}
+  const rendered = new Map(); // node id -> {li, toggle, kids, built, open, cont}
   const OPEN_BELOW_DEPTH = 2;
+  /* Deep trees: below FLAT_FROM_DEPTH a node's largest child subtree continues in the same
+     list, right after it, instead of nesting one level deeper; only its other children
+     nest. The page then stays a few levels deep on any tree (a 20,000-step chain is one
+     flat list), and nothing here recurses: nodes to open wait in a queue. */
+  const FLAT_FROM_DEPTH = 24;
+  const OPEN_CHOSEN_TO_DEPTH = 500; // deeper chosen steps open with "Chosen path"
+  const toOpen = [];
+  const order = []; // node ids, parents before children (from the root, no recursion)
+  const heavy = new Map(); // node id -> the child with the largest subtree
+  planTree();
   let visible = null; // ids shown while a search filter is active
   let matched = new Set();
   let haystacks = null;
@@ -126,6 +136,32 @@
 
   /* ---------- tree ---------- */
 
+  function planTree() {
+    if (!nodes.length) return;
+    const stack = [0];
+    while (stack.length) {
+      const id = stack.pop();
+      order.push(id);
+      for (const c of nodes[id].children) stack.push(c);
+    }
+    const size = new Map();
+    for (let k = order.length - 1; k >= 0; k--) {
+      const n = nodes[order[k]];
+      let total = 1;
+      let best = null;
+      for (const c of n.children) {
+        total += size.get(c);
+        if (best === null || size.get(c) > size.get(best)) best = c;
+      }
+      size.set(n.id, total);
+      if (best !== null) heavy.set(n.id, best);
+    }
+  }
+
+  function continues(n) {
+    return n.depth >= FLAT_FROM_DEPTH && heavy.has(n.id) ? heavy.get(n.id) : null;
+  }
+
   function nodeChips(n) {
     const out = [];
     if (n.value !== null) out.push(chip("value", "V " + fixed(n.value), "value estimate"));
@@ -193,12 +229,13 @@
     const kids = el("div", "kids");
     kids.hidden = true;
     li.append(row, kids);
-    rendered.set(id, { li, toggle, kids, built: false, open: false });
+    rendered.set(id, { li, toggle, kids, built: false, open: false, cont: null });
     if (visible) {
       li.hidden = !visible.has(id);
       li.classList.toggle("match", matched.has(id));
     }
-    if (expandable && (n.depth < OPEN_BELOW_DEPTH || chosen.has(id))) setOpen(id, true);
+    const onPath = chosen.has(id) && n.depth < OPEN_CHOSEN_TO_DEPTH;
+    if (expandable && (n.depth < OPEN_BELOW_DEPTH || onPath)) toOpen.push(id);
     return li;
   }
 
@@ -206,18 +243,27 @@
     const r = rendered.get(id);
     const n = nodes[id];
     if (n.merged.length) r.kids.append(makeMerged(n));
-    if (n.children.length) {
+    const cont = continues(n);
+    const nested = n.children.filter((c) => c !== cont);
+    if (nested.length) {
       const ul = el("ul", "children");
       ul.setAttribute("role", "group");
       const frag = document.createDocumentFragment();
-      for (const c of n.children) frag.append(makeNode(c));
+      for (const c of nested) frag.append(makeNode(c));
       ul.append(frag);
       r.kids.append(ul);
+    }
+    if (cont !== null) {
+      const li = makeNode(cont);
+      li.classList.add("continued");
+      li.title = "depth " + nodes[cont].depth + ", continues #" + id;
+      r.li.after(li);
+      r.cont = cont;
     }
     r.built = true;
   }
 
-  function setOpen(id, open) {
+  function openOne(id, open) {
     const r = rendered.get(id);
     if (!r || !r.toggle) return;
     if (open && !r.built) build(id);
@@ -226,6 +272,23 @@
     r.li.classList.toggle("open", open);
     r.toggle.textContent = open ? "▾" : "▸";
     r.toggle.setAttribute("aria-expanded", String(open));
+    // the continuation chain below: shown while each link above it is open (a hidden
+    // link's whole chain is hidden already, so closing stops there)
+    let cur = r;
+    let show = open;
+    while (cur.cont !== null) {
+      const next = rendered.get(cur.cont);
+      const hide = !show || (visible !== null && !visible.has(cur.cont));
+      if (hide && next.li.hidden) break;
+      next.li.hidden = hide;
+      show = !hide && next.open;
+      cur = next;
+    }
+  }
+
+  function setOpen(id, open) {
+    openOne(id, open);
+    while (toOpen.length) openOne(toOpen.pop(), true);
   }
 
   /* ---------- search and controls ---------- */
@@ -246,6 +309,7 @@
       r.li.hidden = false;
       r.li.classList.remove("match");
     }
+    for (const [id, r] of rendered) if (r.cont !== null && !r.open) openOne(id, false);
     document.getElementById("search-count").textContent = "";
   }
 
@@ -272,7 +336,7 @@
   }
 
   function expandAll() {
-    for (const n of nodes) setOpen(n.id, true); // ids grow downward, so parents come first
+    for (const id of order) setOpen(id, true); // parents come first
   }
 
   function collapseAll() {
@@ -307,6 +371,7 @@
     const top = el("ul", "children top");
     top.append(makeNode(0));
     document.getElementById("tree").append(top);
+    while (toOpen.length) openOne(toOpen.pop(), true);
   }
   wireControls();
   document.body.dataset.ready = "1";

@@ -7,13 +7,12 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from equivpruner.mathequiv.pairs import PairRecord, read_pairs, write_pairs
-from equivpruner.mathequiv.tree_pairs import pairs_from_tree_files, sibling_texts, tree_pairs
 from equivpruner.equiv import weights
 from equivpruner.equiv.bands import Band, band_of, merge_point, pair_group, reject_point
 from equivpruner.equiv.base import Context, all_pairs, group_steps
 from equivpruner.equiv.features import FEATURE_NAMES, FeatureDetector, FeatureExtractor
 from equivpruner.equiv.registry import make_detector
+from equivpruner.mathequiv.pairs import PairRecord, read_pairs, write_pairs
 from equivpruner.mathequiv.train import labelled_rows
 from equivpruner.mathequiv.train_features import (
     FeatureTrainConfig,
@@ -22,6 +21,7 @@ from equivpruner.mathequiv.train_features import (
     problem_folds,
     train_feature_model,
 )
+from equivpruner.mathequiv.tree_pairs import pairs_from_tree_files, sibling_texts, tree_pairs
 from equivpruner.search.tree import MergeRecord, Tree
 
 QUESTION = (

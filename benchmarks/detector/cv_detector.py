@@ -22,8 +22,8 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from equivpruner.mathequiv.pairs import read_pairs  # noqa: E402
 from equivpruner.equiv.bands import Band, band_of  # noqa: E402
+from equivpruner.mathequiv.pairs import read_pairs  # noqa: E402
 from equivpruner.mathequiv.train import labelled_rows  # noqa: E402
 from equivpruner.mathequiv.train_features import (  # noqa: E402
     FeatureTrainConfig,

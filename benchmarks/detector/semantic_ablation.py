@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cv_detector import HELD_OUT, minilm_cosines  # noqa: E402
 
-from equivpruner.mathequiv.pairs import read_pairs  # noqa: E402
 from equivpruner.equiv.bands import Band, band_of  # noqa: E402
 from equivpruner.mathequiv.evaluate import row_label  # noqa: E402
+from equivpruner.mathequiv.pairs import read_pairs  # noqa: E402
 from equivpruner.mathequiv.train import labelled_rows  # noqa: E402
 from equivpruner.mathequiv.train_features import (  # noqa: E402
     FeatureTrainConfig,

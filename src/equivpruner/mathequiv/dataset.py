@@ -14,9 +14,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..data.problems import DatasetError, read_records
 from ..equiv.llm_judge import levels_to_label, parse_level
 from .pairs import PairRecord
-from ..data.problems import DatasetError, read_records
 
 HUB_ID = "Jiawei1222/MathEquiv"
 SPLITS = {"train": "train", "valid": "valid", "validation": "valid", "dev": "valid", "test": "test"}

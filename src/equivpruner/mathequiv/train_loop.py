@@ -13,8 +13,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .pairs import PairRecord
 from ..equiv.cross_encoder import pair_segments
+from .pairs import PairRecord
 
 
 @dataclass

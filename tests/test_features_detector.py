@@ -8,10 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from equivpruner.equiv import weights
-from equivpruner.equiv.bands import Band, band_of, merge_point, pair_group, reject_point
+from equivpruner.equiv.bands import Band, band_of, pair_group
 from equivpruner.equiv.base import Context, all_pairs, group_steps
 from equivpruner.equiv.features import FEATURE_NAMES, FeatureDetector, FeatureExtractor
 from equivpruner.equiv.registry import make_detector
+from equivpruner.mathequiv.bands import merge_point, reject_point
 from equivpruner.mathequiv.pairs import PairRecord, read_pairs, write_pairs
 from equivpruner.mathequiv.train import labelled_rows
 from equivpruner.mathequiv.train_features import (

@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..equiv.bands import choose_points, pair_group
+from ..equiv.bands import pair_group
 from ..equiv.base import Context
 from ..equiv.features import FEATURE_NAMES, META_FILE, MODEL_FILE, FeatureExtractor
+from .bands import choose_points
 from .pairs import PairRecord, rows_sha256
 from .train import labelled_rows
 from .train_loop import binary_metrics

@@ -3,6 +3,7 @@
     python benchmarks/detector/judge_batches.py cut PAIRS.jsonl [...] --out DIR [--size 100]
     python benchmarks/detector/judge_batches.py check DIR
     python benchmarks/detector/judge_batches.py merge DIR OUT.jsonl
+    python benchmarks/detector/judge_batches.py stats LABELLED.jsonl
 
 `cut` writes DIR/batch-NNN.md (the rubric of `equiv.llm_judge`, then the pairs grouped by
 their shared context: problem, solution so far, and the pairs of candidate next steps) for
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from equivpruner.equiv.llm_judge import RUBRIC
@@ -143,6 +145,30 @@ def merge(out: Path, dest: Path) -> None:
     print(json.dumps(stats))
 
 
+def _kind(row: PairRecord) -> str:
+    code = re.compile(r"```|\bdef |print\(|^\s*import ", re.M)
+    if code.search(row.step_a) or code.search(row.step_b):
+        return "code"
+    return "opening" if not row.prefix else "later"
+
+
+def stats(path: Path) -> None:
+    """The datasheet's counts: pairs by source, depth, level, label and kind."""
+    rows = read_pairs(path)
+    tables = {
+        "source": Counter(r.source for r in rows),
+        "depth": Counter(r.depth for r in rows),
+        "level": Counter(r.level for r in rows),
+        "label by source": Counter(f"{r.source}/{r.label}" for r in rows),
+        "kind": Counter(_kind(r) for r in rows),
+        "label by kind": Counter(f"{_kind(r)}/{r.label}" for r in rows),
+        "problems": Counter(r.source for r in {r.problem_id: r for r in rows}.values()),
+    }
+    print(f"{len(rows)} pairs")
+    for name, counts in tables.items():
+        print(f"{name}: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -155,7 +181,11 @@ def main() -> None:
     m = sub.add_parser("merge")
     m.add_argument("out", type=Path)
     m.add_argument("dest", type=Path)
+    st = sub.add_parser("stats")
+    st.add_argument("labelled", type=Path)
     args = ap.parse_args()
+    if args.cmd == "stats":
+        return stats(args.labelled)
     if args.cmd == "cut":
         cut(args.pairs, args.out, args.size)
     elif args.cmd == "check":

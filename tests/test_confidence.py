@@ -299,3 +299,15 @@ def test_hf_logprobs_equal_a_separate_forward_pass(hf_tiny):
         assert again == pytest.approx(c.token_logprobs, abs=1e-4)
         assert c.mean_logprob == pytest.approx(sum(again) / len(again), abs=1e-4)
         assert c.entropy is not None and c.entropy > 0
+
+
+def test_bench_backfills_only_when_an_arm_reads_confidence(tmp_path):
+    from equivpruner.bench.config import BenchConfig
+    from equivpruner.bench.runner import with_cache
+
+    cache = GenerationCache(tmp_path / "gen.sqlite")
+    plain = BenchConfig(pruners=["none", "exact"])
+    gated = BenchConfig(arms=[{"name": "none"}, {"name": "c", "pruner": "exact",
+                                                 "prior_rule": "confidence"}])  # fmt: skip
+    assert not with_cache(plain, ScriptedBackend({}), cache).backfill_confidence
+    assert with_cache(gated, ScriptedBackend({}), cache).backfill_confidence

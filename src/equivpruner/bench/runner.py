@@ -243,7 +243,13 @@ def with_cache(cfg: BenchConfig, backend, cache=None):
         return backend
     from ..llm.cache import CachedBackend
 
-    return CachedBackend(backend, cache)
+    return CachedBackend(backend, cache, backfill_confidence=reads_confidence(cfg))
+
+
+def reads_confidence(cfg: BenchConfig) -> bool:
+    """Whether an arm reads the policy's confidence (confidence priors, a branch gate): then
+    cache entries stored before confidence was recorded get it from a forward pass."""
+    return any(a.get("prior_rule") == "confidence" or a.get("branch_gate") for a in cfg.arms or [])
 
 
 def make_detectors(

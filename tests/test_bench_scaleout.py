@@ -127,12 +127,16 @@ def make_cfg(tmp_path: Path, out: str, n: int, **kw) -> BenchConfig:
     return BenchConfig(**{**base, **kw})
 
 
+CACHE_COUNTERS = ("cache_hits", "cache_misses", "cache_saved_seconds")
+
+
 def signature(records: list[dict]) -> set:
-    """Keys and value types of the ok records (an answer may be a string or None)."""
+    """Keys and value types of the ok records (an answer may be a string or None); the
+    generation-cache counters are left out (a run without a cache has none)."""
     out = set()
     for r in records:
         assert r["status"] == "ok", r["error"]
-        types = {k: type(v).__name__ for k, v in r.items() if k != "answer"}
+        types = {k: type(v).__name__ for k, v in r.items() if k not in ("answer", *CACHE_COUNTERS)}
         out.add((tuple(sorted(types.items())), tuple(sorted(r["tokens"]))))
         assert r["answer"] is None or isinstance(r["answer"], str)
     return out
@@ -157,15 +161,20 @@ def test_server_and_ray_records_match_in_process_run(server, tmp_path):
     import ray
 
     spec = f"openai:{server.url}#smollm2"
-    http = run_bench(make_cfg(tmp_path, "http", 1, model=spec, concurrency=2), progress=False)
+    # greedy: the server's numerics depend on its prompt cache and request order, so sampled
+    # siblings may differ between two runs; greedy steps do not, and the trees must match
+    greedy = dict(model=spec, temperature=0.0)
+    http = run_bench(make_cfg(tmp_path, "http", 1, concurrency=2, **greedy), progress=False)
     ray.init(num_cpus=2, include_dashboard=False, logging_level="warning")
     try:  # no generation cache: the Ray workers draw every sample from the server again
-        cfg = make_cfg(tmp_path, "ray", 1, model=spec, ray_address="local", cache="none")
+        cfg = make_cfg(tmp_path, "ray", 1, ray_address="local", cache="none", **greedy)
         on_ray = run_bench(cfg, progress=False)
     finally:
         ray.shutdown()
     assert len(http) == len(on_ray) == 2
     assert signature(http) == signature(on_ray) == in_process_signature(tmp_path)
+    assert all(set(CACHE_COUNTERS) <= set(r) for r in http)  # the default cache counts
+    assert not any(set(CACHE_COUNTERS) & set(r) for r in on_ray)  # cache "none": no counters
     assert [(r["arm"], r["id"], r["seed"]) for r in on_ray] == [
         (r["arm"], r["id"], r["seed"]) for r in http
     ]

@@ -7,7 +7,8 @@ problems 137 onwards (0-136 fed the first round). Each problem is searched witho
 by the embedded Qwen policy (width 8, temperature 0.8); pairs are recorded at four depths,
 alternating between two depth sets so that depths 0-8 are all covered, and the depths in
 between draw one sample only. At most 36 pairs per problem are kept, spread over depths
-(24 for the first four problems).
+(24 for the first four problems; `--cap` raises it: the 112 candidate pairs of four recorded
+depths cost the same samples whatever the cap, so a higher cap buys more pairs per minute).
 
 Resumable: rows go to OUT_DIR/math.jsonl and OUT_DIR/gsm8k.jsonl as each problem finishes;
 a problem already present (or listed in OUT_DIR/done.txt, for problems with no pairs) is
@@ -61,6 +62,7 @@ def main() -> None:
     ap.add_argument("--problems", type=int, default=400)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--source", choices=("both", "math", "gsm8k"), default="both")
+    ap.add_argument("--cap", type=int, default=CAP, help="pairs kept per problem")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     backend = load_policy("embedded:qwen2.5-coder-0.5b", n_threads=args.threads)
@@ -71,7 +73,7 @@ def main() -> None:
             continue
         depths = DEPTH_SETS[source][k // 2 % 2]
         batches = iter_harvest(
-            [problem], backend, width=WIDTH, depths=depths, per_problem_cap=CAP,
+            [problem], backend, width=WIDTH, depths=depths, per_problem_cap=args.cap,
             seed=SEED * 1000 + k, temperature=TEMPERATURE, split="train",
         )  # fmt: skip
         rows = next(batches)

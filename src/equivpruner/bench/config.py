@@ -110,7 +110,9 @@ def check_search(name) -> str:
 
 
 def _datasets(value, split: str = "test", limit: int | None = None) -> list[dict]:
-    """Normalise "gsm8k,svamp", a list of names, or a list of dicts into dataset dicts."""
+    """Normalise "gsm8k,svamp", a list of names, or a list of dicts into dataset dicts. A
+    dict may slice its split: `start` (0-based, default 0) is the first problem and `limit`
+    counts from it; `start` is kept only when it is not 0, so older configs read the same."""
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     if value is not None and not isinstance(value, list):
@@ -122,7 +124,7 @@ def _datasets(value, split: str = "test", limit: int | None = None) -> list[dict
         spec = {"name": item} if isinstance(item, str) else dict(item)
         if "name" not in spec:
             raise BenchError(f"a dataset entry has no name: {item!r}")
-        unknown = set(spec) - {"name", "split", "limit"}
+        unknown = set(spec) - {"name", "split", "start", "limit"}
         if unknown:
             raise BenchError(f"dataset {spec['name']!r}: unknown keys {sorted(unknown)}")
         spec.setdefault("split", split)
@@ -131,7 +133,9 @@ def _datasets(value, split: str = "test", limit: int | None = None) -> list[dict
         check_text(f"dataset {spec['name']!r}: split", spec["split"])
         if spec["limit"] is not None:
             check_whole(f"dataset {spec['name']!r}: limit", spec["limit"], 1)
-        out.append({"name": str(spec["name"]), "split": str(spec["split"]), "limit": spec["limit"]})
+        start = check_whole(f"dataset {spec['name']!r}: start", spec.get("start", 0), 0)
+        entry = {"name": str(spec["name"]), "split": str(spec["split"]), "limit": spec["limit"]}
+        out.append({**entry, "start": start} if start else entry)  # start 0: as before
     if not out:
         raise BenchError("no dataset given")
     return out

@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 
 from .config import BenchError
+from .curve import CURVE_CSV, best_of_n_curve, curve_section, write_curve_csv
+from .decompose import decomposition_section
 from .metrics import BOOTSTRAP_REPS, BOOTSTRAP_SEED, VANILLA, summarize, token_ratios
 from .paired import paired_section
 from .store import RESULTS, read_results
@@ -239,10 +241,17 @@ SEARCH_SETTINGS = {
 }
 
 
+def dataset_label(d: dict) -> str:
+    """`gsm8k/test (20)`, or with a slice `gsm8k/test (20: problems 20–39)`."""
+    start, limit = d.get("start") or 0, d.get("limit")
+    if not start:
+        return f"{d['name']}/{d['split']} ({limit or 'all'})"
+    span = f"problems {start}–{start + limit - 1}" if limit else f"problems {start}–end"
+    return f"{d['name']}/{d['split']} ({limit or 'all'}: {span})"
+
+
 def _intro(config: dict) -> list[str]:
-    sets = ", ".join(
-        f"{d['name']}/{d['split']} ({d.get('limit') or 'all'})" for d in config.get("datasets", [])
-    )
+    sets = ", ".join(map(dataset_label, config.get("datasets", [])))
     search = config.get("search", "?")
     used = ", ".join(f"{label} {config.get(key)}" for key, label in SEARCH_SETTINGS.get(search, ()))
     return [
@@ -277,6 +286,9 @@ def write_report(out_dir: str | Path) -> list[dict]:
     add_vote_outcomes(out, records)
     rows = summary_rows(records, arms)
     write_csv(rows, out / "summary.csv")
+    curve = best_of_n_curve(out, records, config)
+    if curve:
+        write_curve_csv(curve, out / CURVE_CSV)
     from .plots import token_ratio_strip, tokens_vs_accuracy  # matplotlib: only when plotting
 
     by_arm = {a: [r for r in records if r["arm"] == a] for a in arms}
@@ -287,7 +299,7 @@ def write_report(out_dir: str | Path) -> list[dict]:
     )
     plots = [
         tokens_vs_accuracy(
-            [r for r in rows if r["dataset"] == "all"], out / "tokens_vs_accuracy.png"
+            [r for r in rows if r["dataset"] == "all"], out / "tokens_vs_accuracy.png", curve
         ),
         token_ratio_strip(ratios, out / "token_ratio.png"),
     ]
@@ -296,6 +308,8 @@ def write_report(out_dir: str | Path) -> list[dict]:
         lines += [f"## Summary ({name})", ""]
         lines += _summary_md([r for r in rows if r["dataset"] == name]) + [""]
     lines += [f"![{p.stem}]({p.name})" for p in plots if p is not None] + [""]
+    lines += curve_section(curve, [r for r in rows if r["dataset"] == "all"])
+    lines += decomposition_section(config, by_arm)
     lines += paired_section(by_arm)
     failed = [r for r in records if r.get("status") != "ok"]
     if failed:

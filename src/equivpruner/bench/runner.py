@@ -53,7 +53,8 @@ def load_all_problems(cfg: BenchConfig) -> list[Problem]:
     """The run's problems, datasets in order; ids must be unique across datasets."""
     problems: list[Problem] = []
     for spec in cfg.datasets:
-        problems.extend(load_problems(spec["name"], spec["split"], spec["limit"]))
+        start = spec.get("start", 0)
+        problems.extend(load_problems(spec["name"], spec["split"], spec["limit"], start=start))
     seen: set[str] = set()
     for p in problems:
         if p.id in seen:

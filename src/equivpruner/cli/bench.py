@@ -125,17 +125,19 @@ def build_config(config: Path | None, overrides: dict) -> BenchConfig:
     data = base.to_dict()
     split = overrides.pop("split", None)
     limit = overrides.pop("limit", None)
+    start = overrides.pop("start", None)
     dataset = overrides.pop("dataset", None)
     if dataset is not None:
         data["datasets"] = [
-            {"name": n.strip(), "split": split or "test", "limit": limit}
+            {"name": n.strip(), "split": split or "test", "limit": limit, "start": start or 0}
             for n in dataset.split(",")
             if n.strip()
         ]
-    elif split is not None or limit is not None:
+    elif split is not None or limit is not None or start is not None:
         for spec in data["datasets"]:
             spec["split"] = split or spec["split"]
             spec["limit"] = limit if limit is not None else spec["limit"]
+            spec["start"] = start if start is not None else spec.get("start", 0)
     if overrides.get("pruners") is not None:
         data["arms"] = None  # --pruners replaces the config's arms
     data.update({k: v for k, v in overrides.items() if v is not None})
@@ -162,6 +164,9 @@ def bench(
     limit: Annotated[
         int | None,
         _opt("Problems per dataset (default: 30 of gsm8k, or the whole split of --dataset)."),
+    ] = None,
+    start: Annotated[
+        int | None, _opt("0-based index of each dataset's first problem (--limit counts on).", 0)
     ] = None,
     config: Annotated[
         Path | None, typer.Option(help="YAML bench config; options given here override it.")
@@ -201,7 +206,7 @@ def bench(
 ) -> None:
     """Run every pruner arm on the same problems and seeds; write a side-by-side report."""
     overrides = dict(
-        dataset=dataset, split=split, limit=limit, search=search, width=width,
+        dataset=dataset, split=split, limit=limit, start=start, search=search, width=width,
         simulations=simulations, beam_width=beam_width, n_samples=samples, value=value,
         pruners=pruners, seed=seed, model=model, max_depth=max_depth,
         max_step_tokens=max_step_tokens, temperature=temperature, concurrency=concurrency,

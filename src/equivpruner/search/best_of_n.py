@@ -16,6 +16,14 @@ from .tree import Node
 from .width import CAP, answer_stop
 
 
+def vote_choice(answers: list[str | None], weights: list[float] | None = None) -> int:
+    """Which solution best-of-N answers with: the first whose answer wins the (weighted)
+    majority vote, ties to the earliest answer; the first solution when none has an answer.
+    The report's nested best-of-N curve chooses with this too."""
+    key = canonical_answer(majority_vote(answers, weights))
+    return next((k for k, a in enumerate(answers) if canonical_answer(a) == key), 0)
+
+
 class BestOfN:
     name = "bon"
 
@@ -32,12 +40,7 @@ class BestOfN:
         weights = None
         if env.config.weighted_vote:
             weights = [self._path_value(env, leaf) for leaf in leaves]
-        winner = majority_vote(answers, weights)
-        key = canonical_answer(winner)
-        chosen = next(
-            (lf for lf, a in zip(leaves, answers, strict=True) if canonical_answer(a) == key),
-            leaves[0],
-        )
+        chosen = leaves[vote_choice(answers, weights)]
         return finish(env, [n.id for n in env.tree.path_to(chosen)], exhausted)
 
     def _sample(self, env: SearchEnv) -> list[Node]:

@@ -41,8 +41,8 @@ class ConfidentBackend(ScriptedBackend):
                 c.entropy = None if c.mean_logprob is None else 0.5
         return out
 
-    def continuation_confidence(self, prompt, text):
-        self.scored.append(text)
+    def continuation_confidence(self, prompt, text, stop=None):
+        self.scored.append(text + (stop or ""))
         mean = self.logprob(text)
         return {"mean_logprob": mean, "min_logprob": mean - 1.0, "entropy": 0.5}
 
@@ -165,7 +165,8 @@ def test_cache_backfills_confidence_of_old_entries(tmp_path):
     plain = CachedBackend(scorer, cache).generate(["p"], params)[0][0]
     assert plain.mean_logprob is None and not scorer.scored
     filled = CachedBackend(scorer, cache, backfill_confidence=True).generate(["p"], params)
-    assert filled[0][0].mean_logprob == -0.4 and scorer.scored == ["Old step."]
+    # scored with the stop string that ended it: sampling counted the token completing it
+    assert filled[0][0].mean_logprob == -0.4 and scorer.scored == ["Old step.\n\n"]
     again = CachedBackend(ScriptedBackend({}), cache).generate(["p"], params)[0][0]
     assert again.mean_logprob == -0.4  # stored for the next reader
 
@@ -256,6 +257,28 @@ def test_llamacpp_logprobs_equal_a_separate_forward_pass(tiny, temperature):
         assert sum(batched) / len(batched) == pytest.approx(c.mean_logprob, abs=0.05)
     shuffled = list(reversed(c.token_ids))  # other tokens: other log-probs (the check bites)
     assert tiny.token_logprobs(prompt, shuffled) != pytest.approx(c.token_logprobs, abs=0.05)
+
+
+@pytest.mark.slow
+def test_llamacpp_backfill_scores_the_stop_token_and_gives_entropy(tiny):
+    """A cache's old entry keeps the text cut before its stop string; the forward pass that
+    backfills its confidence scores the stop too and matches what sampling recorded."""
+    from equivpruner.llm.base import Message
+
+    prompt = tiny.chat_prompt([Message("user", "Name three fruits, one per line.")])
+    params = GenerationParams(n=4, stop=("\n",), temperature=0.7, max_tokens=60, seed=2)
+    samples = tiny.generate([prompt], params)[0]
+    # sampling may draw a non-canonical split of a word that re-tokenising cannot recover:
+    # compare where the text and its stop re-tokenise to the sampled ids
+    canonical = [
+        c for c in samples
+        if c.finish_reason == "stop" and tiny._encode(c.text + params.stop[0]) == c.token_ids
+    ]  # fmt: skip
+    assert canonical
+    for c in canonical:
+        filled = tiny.continuation_confidence(prompt, c.text, params.stop[0])
+        assert filled["mean_logprob"] == pytest.approx(c.mean_logprob, abs=0.05)
+        assert filled["entropy"] == pytest.approx(c.entropy, abs=0.05)
 
 
 # --- transformers: the same check against the model's own forward pass --------------------

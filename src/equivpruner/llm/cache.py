@@ -229,21 +229,25 @@ class CachedBackend:
                 data, seconds = found[key]
                 counters.hits += 1
                 counters.saved_seconds += seconds
-                out.append(self._with_confidence(Completion(**data), prompt, key))
+                c = Completion(**data)
+                out.append(self._with_confidence(c, prompt, key, _stop_of(c, params)))
             else:
                 counters.misses += 1
                 out.append(fresh[k])
         return out
 
-    def _with_confidence(self, c: Completion, prompt: str, key: str) -> Completion:
+    def _with_confidence(
+        self, c: Completion, prompt: str, key: str, stop: str | None = None
+    ) -> Completion:
         """With `backfill_confidence`, an entry stored before confidence was recorded gets
-        it from the backend's forward pass over its text (stored for the next reader)."""
+        it from the backend's forward pass over its text and the stop string that ended it
+        (stored for the next reader)."""
         score = getattr(self.backend, "continuation_confidence", None)
         if not self.backfill_confidence or score is None or c.mean_logprob is not None:
             return c
         if not c.text:
             return c
-        found = score(prompt, c.text)
+        found = score(prompt, c.text, stop)
         if found.get("mean_logprob") is None:
             return c
         for name, value in found.items():
@@ -290,6 +294,12 @@ class CachedBackend:
                 counters.misses += 1
                 out.append(fresh[i])
         return out
+
+
+def _stop_of(c: Completion, params: GenerationParams) -> str | None:
+    """The stop string that ended `c` (the first of `params.stop`: the stored text no longer
+    shows which one matched), None when it ended otherwise."""
+    return params.stop[0] if c.finish_reason == "stop" and params.stop else None
 
 
 def _runs(indices: list[int]) -> list[tuple[int, int]]:

@@ -216,8 +216,15 @@ class LlamaCppBackend:
     def token_logprobs(
         self, prompt: str, token_ids: Sequence[int], batch: int = 1
     ) -> list[float]:
-        """Log-probs of `token_ids` continuing `prompt`, by a forward pass over them in the
-        scoring context, `batch` tokens per decode with the logits of each position kept.
+        """The log-probs of `token_stats`."""
+        return [logprob for logprob, _ in self.token_stats(prompt, token_ids, batch)]
+
+    def token_stats(
+        self, prompt: str, token_ids: Sequence[int], batch: int = 1
+    ) -> list[tuple[float, float]]:
+        """(log-prob, entropy) of each of `token_ids` continuing `prompt`, by a forward pass
+        over them in the scoring context, `batch` tokens per decode with the logits of each
+        position kept.
 
         `batch=1` decodes as sampling does and gives its values exactly; larger batches are
         faster but llama.cpp's batched kernels differ slightly on quantized weights
@@ -233,14 +240,22 @@ class LlamaCppBackend:
             chunk = ids[start : min(len(ids) - 1, start + step)]
             self._decode_all(llm, chunk)
             rows += [self._logits_row(llm, j).copy() for j in range(len(chunk))]
-        return [_token_stats(row, t)[0] for row, t in zip(rows, ids, strict=True)]
+        return [_token_stats(row, t) for row, t in zip(rows, ids, strict=True)]
 
-    def continuation_confidence(self, prompt: str, text: str) -> dict[str, float | None]:
+    def continuation_confidence(
+        self, prompt: str, text: str, stop: str | None = None
+    ) -> dict[str, float | None]:
         """`confidence_summary` of `text` (re-tokenised) continuing `prompt`, decoded in
         batches: for samples drawn before confidence was recorded (a generation cache's old
-        entries; no entropy)."""
-        ids = self._encode(text)
-        return confidence_summary(self.token_logprobs(prompt, ids, batch=len(ids)))
+        entries). `stop`: the stop string that ended the sample. Sampling counts the token
+        that completed it, and BPE often merges it with the text's last characters (Qwen's
+        ":\n\n"), so the text is scored with it: without it the last token is a split one
+        the model never emits (a log-prob near -10 in every such sample, measured)."""
+        ids = self._encode(text + (stop or ""))
+        if not ids:
+            return confidence_summary(None)
+        stats = self.token_stats(prompt, ids, batch=len(ids))
+        return confidence_summary([lp for lp, _ in stats], [h for _, h in stats])
 
     def _eval_prefix(self, llm, tokens: list[int]) -> None:
         """Evaluate `tokens` in `llm`, reusing the common cached prefix (at least the last

@@ -43,7 +43,7 @@ class Band:
 
     def decide(self, p: float, group: str | None = None) -> bool | None:
         reject, merge = self.groups.get(group, (self.reject_below, self.merge_at))
-        if p >= merge:
+        if p >= merge and merge < 1.0:  # merge_at 1.0: never, even at p == 1.0
             return True
         return False if p < reject else None
 

@@ -58,7 +58,9 @@ def choose_points(
     min_merges: int = MIN_MERGES,
 ) -> dict:
     """The operating points (default targets: prune 0.95, stop 0.98 precision), overall
-    and for each group present in `groups`."""
+    and, when `groups` is given, for every group of `bands.GROUPS`: a group whose pairs
+    never reach the target (none of them, one class only, too few merges) gets merge_at
+    1.0, so the model merges none of its pairs at that point."""
     targets = targets or {"prune": 0.95, "stop": 0.98}
     out = {}
     for name, target in targets.items():
@@ -68,8 +70,7 @@ def choose_points(
             point["groups"] = {}
             for g in GROUPS:
                 idx = [k for k, name_ in enumerate(groups) if name_ == g]
-                if idx and len({labels[k] for k in idx}) == 2:
-                    sub_p, sub_y = [probs[k] for k in idx], [labels[k] for k in idx]
-                    point["groups"][g] = _point(sub_p, sub_y, target, reject_precision, min_merges)
+                sub_p, sub_y = [probs[k] for k in idx], [labels[k] for k in idx]
+                point["groups"][g] = _point(sub_p, sub_y, target, reject_precision, min_merges)
         out[name] = point
     return out

@@ -34,6 +34,7 @@ from .train import labelled_rows
 from .train_loop import binary_metrics
 
 FEATURES_FORMAT = "equivpruner.features/1"
+SOURCES = ("gsm8k", "math")
 
 
 @dataclass
@@ -87,6 +88,32 @@ def problem_folds(rows: Sequence[PairRecord], folds: int, seed: int) -> list[int
     random.Random(seed).shuffle(keys)
     fold_of = {key: k % folds for k, key in enumerate(keys)}
     return [fold_of[r.problem_id or r.question] for r in rows]
+
+
+def row_source(row: PairRecord) -> str:
+    """The benchmark a pair's problem comes from: its `source` field, else a known name in
+    its `problem_id`, else "gsm8k" (the first round of pairs was GSM8K only)."""
+    if row.source:
+        return row.source.lower()
+    problem = (row.problem_id or "").lower()
+    return next((name for name in SOURCES if name in problem), SOURCES[0])
+
+
+def source_folds(rows: Sequence[PairRecord], folds: int, seed: int) -> list[int]:
+    """A fold number per row, grouped by problem and stratified by source: each source's
+    problems (shuffled) are dealt round the folds in turn, continuing where the previous
+    source stopped, so every fold holds each source that has at least `folds` problems.
+    With one source this is `problem_folds`."""
+    by_source: dict[str, set[str]] = {}
+    for r in rows:
+        by_source.setdefault(row_source(r), set()).add(r.problem_id or r.question)
+    fold_of, dealt = {}, 0
+    for source in sorted(by_source):
+        keys = sorted(by_source[source])
+        random.Random(seed).shuffle(keys)
+        fold_of.update({(source, key): (dealt + k) % folds for k, key in enumerate(keys)})
+        dealt += len(keys)
+    return [fold_of[row_source(r), r.problem_id or r.question] for r in rows]
 
 
 def _weights(labels, balance: bool):
@@ -160,21 +187,29 @@ def row_groups(rows: Sequence[PairRecord], x) -> list[str]:
     return [pair_group(not r.prefix, x[k, no_numbers] == 1.0) for k, r in enumerate(rows)]
 
 
-def prefix_verdicts(rows: Sequence[PairRecord]) -> list[bool | None]:
-    """Per row, the verdict of the default cascade's stages before its final one (exact →
-    symbolic → lexical upper band); None where they leave the pair to the final stage."""
+def prefix_stages(rows: Sequence[PairRecord]) -> list[tuple[bool | None, str | None]]:
+    """Per row, (verdict, name of the deciding stage) of the default cascade's stages
+    before its final one (exact → symbolic → lexical upper band); (None, None) where they
+    leave the pair to the final stage."""
     from ..equiv.cascade import default_stages
 
     stages = default_stages(lo=None)
-    out: list[bool | None] = []
+    out: list[tuple[bool | None, str | None]] = []
     for r in rows:
-        context, verdict = Context(r.question, tuple(r.prefix)), None
+        context, decided = Context(r.question, tuple(r.prefix)), (None, None)
         for stage in stages:
             verdict = stage.compare([r.step_a, r.step_b], [(0, 1)], context)[0].equivalent
             if verdict is not None:
+                decided = (verdict, stage.name)
                 break
-        out.append(verdict)
+        out.append(decided)
     return out
+
+
+def prefix_verdicts(rows: Sequence[PairRecord]) -> list[bool | None]:
+    """Per row, the verdict of the stages before the final one (`prefix_stages`); None
+    where they leave the pair to the final stage."""
+    return [verdict for verdict, _ in prefix_stages(rows)]
 
 
 def reaches_final(rows: Sequence[PairRecord]):
@@ -185,18 +220,25 @@ def reaches_final(rows: Sequence[PairRecord]):
     return np.asarray([v is None for v in prefix_verdicts(rows)], dtype=bool)
 
 
-def out_of_fold(cfg: FeatureTrainConfig, rows: Sequence[PairRecord], x, y):
+def fold_runs(cfg: FeatureTrainConfig, rows: Sequence[PairRecord], x, y, split=problem_folds):
+    """One (fold per row, out-of-fold probabilities, median best round count) per fold
+    split (`cfg.fold_seeds` of them); `split` assigns the folds (`problem_folds`,
+    `source_folds`)."""
+    runs = []
+    for k in range(max(1, cfg.fold_seeds)):
+        folds = split(rows, max(2, cfg.folds), cfg.seed + k)
+        probs, rounds = cross_validate(cfg, x, y, folds)
+        runs.append((folds, probs, rounds))
+    return runs
+
+
+def out_of_fold(cfg: FeatureTrainConfig, rows: Sequence[PairRecord], x, y, split=problem_folds):
     """(out-of-fold probabilities averaged over `cfg.fold_seeds` fold splits, the median
     best round count of the first split)."""
     import numpy as np
 
-    runs, rounds = [], cfg.rounds
-    for k in range(max(1, cfg.fold_seeds)):
-        folds = problem_folds(rows, max(2, cfg.folds), cfg.seed + k)
-        probs, r = cross_validate(cfg, x, y, folds)
-        runs.append(probs)
-        rounds = r if k == 0 else rounds
-    return np.mean(runs, axis=0), rounds
+    runs = fold_runs(cfg, rows, x, y, split)
+    return np.mean([probs for _, probs, _ in runs], axis=0), runs[0][2]
 
 
 def train_feature_model(

@@ -10,7 +10,6 @@ tokens of its N solutions only.
 
 from __future__ import annotations
 
-import csv
 import math
 import statistics
 from collections.abc import Sequence
@@ -143,24 +142,13 @@ def reproduced(prefixes: Sequence[Prefixes], records: Sequence[dict]) -> dict:
 
 
 def write_curve_csv(rows: Sequence[dict], path: Path) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CURVE_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(
-                {k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}
-            )
+    from .report import write_csv  # report imports this module
+
+    write_csv(rows, path, CURVE_COLUMNS)
 
 
 def _f(v: float, fmt: str) -> str:
     return "—" if v is None or math.isnan(v) else format(v, fmt)
-
-
-def _diff(row: dict, prefix: str = "") -> str:
-    mean, lo, hi = (row[f"{prefix}{k}"] for k in ("acc_diff", "diff_lo", "diff_hi"))
-    if math.isnan(mean):
-        return "—"
-    return f"{mean:+.1%} [{lo:+.1%}, {hi:+.1%}]"
 
 
 def at_budget(rows: Sequence[dict], token_ratio: float) -> dict | None:
@@ -171,6 +159,8 @@ def at_budget(rows: Sequence[dict], token_ratio: float) -> dict | None:
 
 def curve_section(rows: Sequence[dict], summary: Sequence[dict]) -> list[str]:
     """Markdown: the curve table, then where every other arm stands against it."""
+    from .report import diff_cell  # report imports this module
+
     if not rows:
         return []
     arm, k = rows[0]["arm"], rows[-1]["n"]
@@ -192,7 +182,7 @@ def curve_section(rows: Sequence[dict], summary: Sequence[dict]) -> list[str]:
         lines.append(
             f"| {r['n']} | {r['correct']}/{r['problems']} | {r['accuracy']:.1%} "
             f"[{r['acc_lo']:.1%}, {r['acc_hi']:.1%}] | {r['tokens_mean']:.0f} "
-            f"| {_f(r['token_ratio'], '.3f')} | {_diff(r)} | {_diff(r, 'vote_')} |"
+            f"| {_f(r['token_ratio'], '.3f')} | {diff_cell(r)} | {diff_cell(r, 'vote_')} |"
         )
     last = rows[-1]
     if "same_correct" in last:

@@ -69,12 +69,13 @@ def summary_rows(records: Sequence[dict], arms: Sequence[str]) -> list[dict]:
     return [{"dataset": name, **row} for name, group in groups for row in summarize(group, arms)]
 
 
-def write_csv(rows: Sequence[dict], path: Path) -> None:
+def write_csv(rows: Sequence[dict], path: Path, columns: Sequence[str] = CSV_COLUMNS) -> None:
+    """`rows` as CSV with `columns` (floats rounded, NaN left empty)."""
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _csv_value(row.get(k)) for k in CSV_COLUMNS})
+            writer.writerow({k: _csv_value(row.get(k)) for k in columns})
 
 
 def _csv_value(v):
@@ -107,7 +108,8 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
     return lines
 
 
-def _diff(r: dict, prefix: str = "") -> str:
+def diff_cell(r: dict, prefix: str = "") -> str:
+    """A paired accuracy difference with its interval (`acc_diff`, `diff_lo`, `diff_hi`)."""
     if math.isnan(r[f"{prefix}acc_diff"]):
         return "—"
     lo, hi = pct(r[f"{prefix}diff_lo"], True), pct(r[f"{prefix}diff_hi"], True)
@@ -158,9 +160,9 @@ def _summary_md(rows: Sequence[dict]) -> list[str]:
             str(r["problems"]),
             str(r["failed"]),
             f"{pct(r['accuracy'])} [{pct(r['acc_lo'])}, {pct(r['acc_hi'])}]",
-            _diff(r),
+            diff_cell(r),
             pct(r["vote_accuracy"]),
-            _diff(r, "vote_"),
+            diff_cell(r, "vote_"),
             _num(r["tokens_mean"]),
             _num(r["tokens_median"]),
             pct(r["token_reduction"]),

@@ -451,3 +451,55 @@ def test_cross_encoder_batches_respect_a_token_budget():
     detector = CrossEncoderDetector("unused", batch_size=64, max_batch_tokens=100)
     assert detector._batches([50, 10, 30, 40, 10]) == [[0, 3], [2, 1, 4]]
     assert CrossEncoderDetector("unused", batch_size=2)._batches([1, 2, 3]) == [[2, 1], [0]]
+
+
+def test_symbolic_ignores_every_value_the_question_gives_a_name():
+    # The question sets t three times; restating the last one is not a computation.
+    ctx = Context("The line passes through P at $t = -1$ and Q at $t = 2$. Find it at $t = 3.$")
+    a, b = "At \\( t = 3 \\), use the direction vector.", "At \\( t = 3 \\), interpolate."
+    assert verdict(SymbolicDetector(), a, b, Context()).equivalent is True
+    assert verdict(SymbolicDetector(), a, b, ctx).equivalent is None
+
+
+def test_symbolic_never_merges_maths_it_cannot_read():
+    a = r"So \( x = 2 + 1 = 3 \) and \[ r = \begin{pmatrix} 1 \\ 3 \end{pmatrix} \]"
+    b = r"So \( x = 2 + 1 = 3 \) and \[ r = \begin{pmatrix} 3 \\ 1 \end{pmatrix} \]"
+    assert verdict(SymbolicDetector(), a, b).equivalent is None
+    plain = r"So \( x = 2 + 1 = 3 \)."
+    assert verdict(SymbolicDetector(), plain, r"Thus \( x = 2 + 1 = 3 \).").equivalent is True
+
+
+LOTTERY = Context("Winwin won $50. She paid 20% tax and a $5 fee. How much did she take home?")
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        # The same sum under labels naming other quantities: not merged.
+        (
+            r"\[ \text{Processing Fee} = 50 - 10 = 40 \]",
+            r"\[ \text{Taxable Amount} = 50 - 10 = 40 \]",
+            None,
+        ),
+        # One label naming more than the other is only more words.
+        (
+            r"\[ \text{Amount after tax} = 50 - 10 = 40 \]",
+            r"\[ \text{After tax} = 50 - 10 = 40 \]",
+            True,
+        ),
+    ],
+)
+def test_symbolic_compares_the_labels_of_results(a, b, expected):
+    for x, y in ((a, b), (b, a)):
+        assert verdict(SymbolicDetector(), x, y, LOTTERY).equivalent is expected
+
+
+def test_symbolic_refuses_programs_that_differ_but_print_the_same():
+    ctx = Context("Ariella has $600 at 10% simple interest. How much after two years?")
+    # Each step starts inside the code block its parent opened.
+    end = "print(new_balance)\n```\n```output\n660.0\n```\nSo \\(\\boxed{660}\\)."
+    a = "new_balance = old_savings + interest_rate * old_savings\n" + end
+    b = "new_balance = old_savings + (interest_rate * old_savings) / 2\n" + end
+    renamed = a.replace("new_balance", "balance_after")
+    assert verdict(SymbolicDetector(), a, renamed, ctx).equivalent is True  # names aside
+    assert verdict(SymbolicDetector(), a, b, ctx).equivalent is None

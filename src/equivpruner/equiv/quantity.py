@@ -41,6 +41,15 @@ _TEXT_CMD = re.compile(r"\\(?:text|textbf|textrm|mathrm|mbox)\{([^{}]*)\}")
 # Tried only where a number starts, so a run of 20,000 digits costs one pass, not 20,000.
 _PERCENT = re.compile(r"(?<!\d)(\d+(?:\.\d+)?)\s?%")
 MAX_EXTRA_WORDS = 6
+# A line of program code: an assignment to a name, or a call/keyword a program starts with.
+_CODE_LINE = re.compile(
+    r"^\s*(?:[A-Za-z]\w*_\w*(?:\[[^\]]*\])?\s*[-+*/]?=(?!=)|print\(|def |return |import )"
+)  # `total_cost = …`, not the LaTeX `x = \frac{…}`
+_FENCE = re.compile(r"^\s*```(\w*)")
+_IDENTIFIER = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+_KEYWORDS = frozenset(
+    "print def return import from for if else in range sum len round int float".split()
+)
 NUMBER_WORDS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6",
     "seven": "7", "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
@@ -112,6 +121,7 @@ class Aboutness:
     numbers: frozenset[str]
     words: frozenset[str] = frozenset()
     units: frozenset[str] = frozenset()
+    code: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, text: str, topic: Topic) -> Aboutness:
@@ -137,7 +147,36 @@ class Aboutness:
             numbers_in(key) - topic.known,
             frozenset(stems - named),
             frozenset(units - STOPWORDS),
+            code_lines(text),
         )
+
+
+def _name(m: re.Match) -> str:
+    return m.group(0) if m.group(0) in _KEYWORDS else "v"
+
+
+def code_lines(text: str) -> frozenset[str]:
+    """The step's program lines, spaces removed and names replaced by `v`: lines of a
+    fenced block (not an `output` block; a step that starts inside a block and closes it
+    counts the lines before the fence) and lines that read as Python statements. Two
+    steps whose arithmetic agrees but whose programs differ compute other things (or the
+    same thing another way); renaming a variable changes nothing."""
+    lines: list[tuple[bool, str]] = []  # (code?, line without spaces or comment)
+    fence, fenced_before = None, False
+    for line in text[:MAX_NORMALIZE_CHARS].splitlines():
+        opened = _FENCE.match(line)
+        if opened and fence is None and not fenced_before and not opened.group(1) and lines:
+            lines = [(True, body) for _, body in lines]  # the step began inside a block
+        elif opened:
+            fence = None if fence is not None else opened.group(1) or "code"
+        if opened:
+            fenced_before = True
+            continue
+        body = "".join(line.split("#", 1)[0].split())
+        code = fence is not None and fence != "output" or _CODE_LINE.match(line) is not None
+        if body:
+            lines.append((code, body))
+    return frozenset(_IDENTIFIER.sub(_name, body) for code, body in lines if code)
 
 
 @lru_cache(maxsize=4096)
@@ -160,10 +199,16 @@ def named_apart(a: Aboutness, b: Aboutness) -> bool:
     return _apart(a.named, b.named) or _apart(a.units, b.units)
 
 
+def code_apart(a: Aboutness, b: Aboutness) -> bool:
+    """Both steps hold program lines and the lines differ (names aside)."""
+    return bool(a.code) and bool(b.code) and a.code != b.code
+
+
 def same_subject(a: Aboutness, b: Aboutness) -> bool:
-    """The steps add the same numbers, are not `named_apart` (one naming more than the
+    """The steps add the same numbers, do not run different program lines, are not
+    `named_apart` (one naming more than the
     other, "the shorts" against "the total cost of the shorts", is allowed) and neither says
     much more in other words."""
-    if a.numbers != b.numbers or named_apart(a, b):
+    if a.numbers != b.numbers or code_apart(a, b) or named_apart(a, b):
         return False
     return max(len(a.words - b.words), len(b.words - a.words)) <= MAX_EXTRA_WORDS

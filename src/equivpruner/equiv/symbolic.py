@@ -54,11 +54,14 @@ from .mathfacts import (
     resolve,
 )
 from .normalize import normalize, normalize_math
-from .quantity import Aboutness, Topic, same_subject
+from .quantity import _WORD, STOPWORDS, Aboutness, Topic, _stem, same_subject
 
 _TOLERANCE = Fraction(1, 200)
 SAME_MATHS = 0.75  # the probability of an undecided pair whose arithmetic agrees
 _BULLET = re.compile(r"^([ \t]*)[-*+•](?=[ \t])", re.M)  # "- item" is no minus sign
+# Maths the parser does not read (matrices, vectors, cases): a step holding it is never
+# "completely analysed", so it cannot support "equivalent".
+_UNREAD = re.compile(r"\\begin\{(?:[pbvBV]?matrix|smallmatrix|cases|array)\}")
 
 
 @dataclass
@@ -71,12 +74,13 @@ class StepFacts:
     boxed: tuple | None = None
     complete: bool = True
     over_budget: bool = False  # the lexer ran out of steps: nothing was kept
+    stated: set[tuple[Key, Fraction]] = field(default_factory=set)  # every claim, every value
 
     def signature(self, given: StepFacts | None = None) -> tuple:
         """What the step states beyond `given` (facts of the question and earlier steps)."""
         claims, equations = self.claims.items(), self.equations
         if given is not None:
-            claims = [(k, v) for k, v in claims if given.claims.get(k) != v]
+            claims = [(k, v) for k, v in claims if (k, v) not in given.stated]
             equations = equations - given.equations
         return (frozenset(claims), frozenset(equations), self.boxed)
 
@@ -86,6 +90,7 @@ class StepFacts:
         for k, v in other.labels.items():
             self.labels.setdefault(k, v)
         self.equations |= other.equations
+        self.stated |= other.stated
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,7 @@ def _chain(segs: list[_Seg], facts: StepFacts) -> None:
             value = _claim(segs, i)
             if value is not None:
                 facts.claims.setdefault(s.key, value)
+                facts.stated.add((s.key, value))
     exprs = [s for s in segs if s.key is not None]
     keys = frozenset(s.key for s in exprs)
     if any(s.value is None for s in exprs) and len(keys) >= 2:
@@ -191,7 +197,8 @@ def _boxed(raw: str, spent: Lexer) -> tuple:
 def analyse(text: str) -> StepFacts:
     """The facts of one step (an incomplete, empty result past the lexer's step budget)."""
     lexer = Lexer()
-    facts = StepFacts(complete=len(text) <= MAX_STEP_CHARS)
+    complete = len(text) <= MAX_STEP_CHARS and _UNREAD.search(text[:MAX_STEP_CHARS]) is None
+    facts = StepFacts(complete=complete)
     try:
         text = normalize_math(text[:MAX_STEP_CHARS])
         if not may_state_facts(text):
@@ -228,6 +235,19 @@ def decide(a: StepFacts, b: StepFacts, given: StepFacts | None = None) -> tuple[
     as evidence of equivalence.
     """
     return _decide(a, b, a.signature(given), b.signature(given))
+
+
+def _label_words(facts: StepFacts) -> frozenset[str]:
+    return frozenset(
+        _stem(w) for label in facts.labels for w in _WORD.findall(label) if w not in STOPWORDS
+    )
+
+
+def labels_apart(a: StepFacts, b: StepFacts) -> bool:
+    """Each step names its results with a word the other's names lack ("processing fee =
+    50 − 10" against "taxable amount = 50 − 10"): the same arithmetic about other things."""
+    mine, theirs = _label_words(a), _label_words(b)
+    return bool(mine - theirs) and bool(theirs - mine)
 
 
 def _decide(a: StepFacts, b: StepFacts, mine: tuple, theirs: tuple) -> tuple[bool | None, float]:
@@ -321,7 +341,7 @@ class SymbolicDetector:
                 for k in (i, j):
                     if k not in about:
                         about[k] = Aboutness.of(steps[k], topic)
-                if not same_subject(about[i], about[j]):
+                if labels_apart(facts[i], facts[j]) or not same_subject(about[i], about[j]):
                     equivalent, probability = None, SAME_MATHS
             out.append((Verdict(i, j, equivalent, probability, self.name), maths))
         return out

@@ -103,15 +103,15 @@ def test_report_gives_accuracy_under_both_rules(tmp_path):
     from equivpruner.bench.report import add_vote_outcomes
 
     records = []
-    for arm, answer in (("none", "7"), ("cascade", "7")):
-        tree = scripted_tree()
+    for arm, answer in (("none", "5"), ("cascade", "5")):
+        tree = scripted_tree()  # saved without a recorded vote: weighted by merged samples
         if arm == "cascade":
-            tree.meta["vote"] = {"answer": "7"}  # recorded by the search (groups weights)
+            tree.meta["vote"] = {"answer": "5"}  # recorded by the search (count weights)
         path = tmp_path / "trees" / arm / "p1.json"
         path.parent.mkdir(parents=True)
         tree.save(path)
         records.append({
-            "arm": arm, "id": "p1", "dataset": "gsm8k", "gold": "5", "answer": answer,
+            "arm": arm, "id": "p1", "dataset": "gsm8k", "gold": "7", "answer": answer,
             "correct": False, "status": "ok", "tree": f"trees/{arm}/p1.json",
             "generated_tokens": 10, "wall_seconds": 1.0, "detector_seconds": 0.0,
             "siblings_kept": 1, "expansions": 1, "value_calls": 0,

@@ -118,7 +118,8 @@ def diff_cell(r: dict, prefix: str = "") -> str:
 
 def add_vote_outcomes(out: Path, records: Sequence[dict]) -> None:
     """Set each ok record's `vote_correct`: whether the vote over its saved tree's complete
-    solutions matches the gold answer (the tree's recorded vote, else a count vote; None
+    solutions matches the gold answer (the tree's recorded vote, else a `groups` vote: one
+    vote per sample a solution stands for, a count vote where nothing was merged; None
     without a tree)."""
     from ..answers import answers_match
     from ..search import Tree
@@ -132,7 +133,7 @@ def add_vote_outcomes(out: Path, records: Sequence[dict]) -> None:
             r["vote_correct"] = None
             continue
         tree = Tree.load(path)
-        vote = tree.meta.get("vote") or tree_vote(tree, final_answer).to_dict()
+        vote = tree.meta.get("vote") or tree_vote(tree, final_answer, "groups").to_dict()
         answer = vote.get("answer")
         r["vote_correct"] = answer is not None and answers_match(answer, r["gold"])
 
@@ -271,8 +272,9 @@ def _intro(config: dict) -> list[str]:
         "1 − mean tokens(arm) / mean tokens(vanilla) on those problems. Tokens are generated "
         "tokens of every phase. Failed problems (backend errors) are counted apart, not as "
         "wrong. Vote: the answer of a vote over each tree's complete solutions (the weights "
-        "the arm's config names, count for trees saved before the vote was recorded), at no "
-        "extra token; its Δ is against the vanilla arm's vote.",
+        "the arm's config names; for trees saved before the vote was recorded, one vote per "
+        "sample a solution stands for), at no extra token; its Δ is against the vanilla "
+        "arm's vote.",
         "",
     ]
 

@@ -328,3 +328,35 @@ def test_cascade_falls_back_to_the_shipped_cross_encoder(monkeypatch):
     assert make_detector("cascade").final.name == "levenshtein"  # the conservative rule
     with pytest.raises(ValueError, match="no features model"):
         make_detector("features")
+
+
+def test_math_key_reads_displayed_maths_and_code_not_words():
+    from equivpruner.equiv.features import math_key
+
+    a = r"The total is \[ \text{Total} = 27 + 216 = 243 \] deliveries."
+    b = r"Adding them, \( 27 + 216 = 243 \), we get the meals."
+    assert math_key(a) == "=27+216=243"  # the label goes, its `=` stays
+    assert math_key(b) == "27+216=243"
+    assert math_key("No maths here.") == ""
+    assert math_key(r"An unclosed \[ x = 1") == ""  # nothing read past an unclosed opener
+    assert math_key("x", frozenset({"v=v*2"})) == "v=v*2"
+
+
+def test_features_see_other_maths_other_labels_and_other_programs():
+    trig = r"Substituting, \[ \sin x + \cos x + \frac{\sin x}{\cos x} = 7. \]"
+    other = r"Substituting, \[ \sin x + \cos x + \sec x = 7. \]"
+    same = _features(trig, trig.replace("Substituting", "After substituting"))
+    apart = _features(trig, other)
+    assert same["math_ratio"] == 1.0 and apart["math_ratio"] < 0.8
+    assert _features("Plain words.", trig)["math_ratio"] == -1.0
+    fee = _features(
+        r"\[ \text{Processing Fee} = 50 - 10 = 40 \]", r"\[ \text{Taxable Amount} = 50 - 10 = 40 \]"
+    )
+    assert fee["labels_apart"] == 1.0
+    end = "print(total_cost)\n```"
+    programs = _features(
+        "total_cost = unit_price * count\n" + end, "total_cost = unit_price * count / 2\n" + end
+    )
+    assert programs["code_apart"] == 1.0
+    renamed = _features("total_cost = unit_price * count\n" + end, "cost_all = price_each * n\n" + end)
+    assert renamed["code_apart"] == 0.0

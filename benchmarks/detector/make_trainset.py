@@ -5,7 +5,8 @@
 Mixes the judge-labelled real sibling pairs of `REAL` (repeated 3x: they are the target
 distribution) with a fixed random sample of reference-template pairs (1,200 level 4,
 900 level 0, 400 level 1), shuffled with seed 0. `REAL`: 210 pairs of GSM8K train problems
-0-14 (one judge) and the pairs of problems 15-136 that two judges agreed on.
+0-14 (one judge), the pairs of problems 15-136 that two judges agreed on, and MathEquiv v2
+(3,024 pairs of 38 MATH and 38 GSM8K train problems, two judges; `v2/README.md`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ REAL = (
     "siblings-gsm8k-train-labelled.jsonl",
     "siblings-gsm8k-train-labelled-2.jsonl",
     "siblings-gsm8k-train-labelled-3.jsonl",
+    "v2/train-labelled.jsonl",
 )
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cv_detector import HELD_OUT, minilm_cosines  # noqa: E402
+from cv_detector import HELD_OUT  # noqa: E402
+from semantic_features import minilm_cosines  # noqa: E402
 
 from equivpruner.equiv.bands import Band, band_of  # noqa: E402
 from equivpruner.mathequiv.evaluate import row_label  # noqa: E402

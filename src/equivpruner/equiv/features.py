@@ -26,9 +26,9 @@ from rapidfuzz import fuzz
 
 from .bands import Band, band_of, pair_group
 from .base import Context, Verdict
-from .normalize import normalize, pair_keys
-from .quantity import Aboutness, Topic, named_apart
-from .symbolic import StepFacts, SymbolicDetector
+from .normalize import normalize, normalize_math, pair_keys
+from .quantity import Aboutness, Topic, code_apart, named_apart
+from .symbolic import StepFacts, SymbolicDetector, labels_apart
 
 MODEL_FILE = "model.txt"
 # Length caps, so that a hostile step costs bounded work (counted in characters, never
@@ -79,6 +79,9 @@ FEATURE_NAMES = (
     "same_arithmetic",
     "named_apart",
     "extra_words_max",
+    "labels_apart",
+    "code_apart",
+    "math_ratio",
 )
 NO_NUMBERS = FEATURE_NAMES.index("no_numbers")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -93,6 +96,9 @@ _DEFINES = re.compile(r"\b(?:denote|represent|let\s[^.\n]{1,20}?\sbe)\b", re.I)
 _CODE_WORDS = re.compile(r"python|code", re.I)
 _SYMBOLIC = {True: 1.0, False: -1.0, None: 0.0}
 _LIST_ITEM = re.compile(r"\n[^\S\n]*(?:\d+\.|[-*])\s")
+_MATH_OPEN = re.compile(r"\\\[|\\\(|\$\$?")
+_MATH_CLOSE = {"\\[": "\\]", "\\(": "\\)", "$$": "$$", "$": "$"}
+_MATH_LABEL = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{[^{}]*\}")
 # Words that carry no content in an opening or planning step ("Let's break down the problem").
 _FILLER = frozenset(
     "a an and are as be break by calculate determine do down find first follow for how in "
@@ -131,6 +137,7 @@ class StepView:
     defines_variable: bool  # "let x be", "denote … as x"
     mentions_code: bool
     about: Aboutness  # the question's quantities it names, the words and numbers it adds
+    maths: str = ""  # `math_key`: its displayed maths and program lines
 
     @classmethod
     def of(
@@ -146,6 +153,7 @@ class StepView:
         words = _WORD.findall(key)
         scan = text[:MAX_SCAN_CHARS]
         assignments = len(_ASSIGNMENT.findall(scan))
+        about = Aboutness.of(text, topic or Topic(frozenset(), frozenset()))
         return cls(
             key=key,
             numbers=Counter(found),
@@ -163,8 +171,32 @@ class StepView:
             assignments=assignments,
             defines_variable=bool(_DEFINES.search(scan)),
             mentions_code=bool(_CODE_WORDS.search(text)),
-            about=Aboutness.of(text, topic or Topic(frozenset(), frozenset())),
+            about=about,
+            maths=math_key(text, about.code),
         )
+
+
+def math_key(text: str, code: frozenset[str] = frozenset()) -> str:
+    """The step's displayed maths (between `\\[ \\]`, `\\( \\)` or `$ $`, labels and
+    spaces removed) followed by its program lines: what it computes, without the words.
+    One left-to-right pass over the first `MAX_SCAN_CHARS` characters."""
+    text = normalize_math(text[:MAX_SCAN_CHARS])
+    parts, pos = [], 0
+    while (m := _MATH_OPEN.search(text, pos)) is not None:
+        end = text.find(_MATH_CLOSE[m.group()], m.end())
+        if end < 0:
+            break
+        parts.append(text[m.end() : end])
+        pos = end + len(_MATH_CLOSE[m.group()])
+    maths = "".join(_MATH_LABEL.sub("", "".join(parts)).split())
+    return maths + "".join(sorted(code))
+
+
+def _math_ratio(a: str, b: str) -> float:
+    """Similarity of two maths keys: 1 when neither holds maths, -1 when one only."""
+    if not a or not b:
+        return 1.0 if a == b else -1.0
+    return fuzz.ratio(a[:MAX_FUZZY_CHARS], b[:MAX_FUZZY_CHARS]) / 100
 
 
 def _jaccard(a: frozenset | set, b: frozenset | set) -> float:
@@ -226,6 +258,9 @@ def pair_features(
         float(same_arithmetic),
         float(named_apart(a.about, b.about)),
         float(max(len(a.about.words - b.about.words), len(b.about.words - a.about.words))),
+        float(labels_apart(a.facts, b.facts)),
+        float(code_apart(a.about, b.about)),
+        _math_ratio(a.maths, b.maths),
     ]
 
 

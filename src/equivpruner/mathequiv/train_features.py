@@ -247,8 +247,8 @@ def train_feature_model(
     exclude: Sequence[PairRecord] = (),
     **options,
 ) -> dict:
-    """Cross-validate, pick the threshold and operating points, train on all rows, write
-    the model dir.
+    """Cross-validate (folds grouped by problem and stratified by source), pick the
+    threshold and operating points, train on all rows, write the model dir.
 
     Rows whose pair also appears in `exclude` are dropped; rows from a test split are
     refused. Returns the metadata written to `features.json`.
@@ -258,7 +258,7 @@ def train_feature_model(
     if len(rows) < 4 or len({r.label for r in rows}) < 2:
         raise ValueError("training needs at least 4 labelled pairs of both classes")
     x, y = feature_matrix(rows), [r.label for r in rows]
-    probs, rounds = out_of_fold(cfg, rows, x, y)
+    probs, rounds = out_of_fold(cfg, rows, x, y, source_folds)  # grouped by problem and source
     mask = _calibration_mask(rows, probs, cfg.calibrate_on)
     cal_probs, cal_y = probs[mask].tolist(), [v for v, m in zip(y, mask, strict=True) if m]
     threshold = pick_threshold(cal_probs, cal_y, cfg.beta) if len(set(cal_y)) == 2 else 0.5
@@ -285,7 +285,11 @@ def train_feature_model(
             "sha256": rows_sha256(rows),
             "label_sources": sorted({r.label_source for r in rows}),
         },
-        "recipe": {**asdict(cfg), "positive_levels": list(cfg.positive_levels)},
+        "recipe": {
+            **asdict(cfg),
+            "positive_levels": list(cfg.positive_levels),
+            "folds": "source_folds: grouped by problem, each source dealt round the folds",
+        },
     }
     (out / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True), encoding="utf-8")
     return meta

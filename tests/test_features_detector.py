@@ -358,5 +358,7 @@ def test_features_see_other_maths_other_labels_and_other_programs():
         "total_cost = unit_price * count\n" + end, "total_cost = unit_price * count / 2\n" + end
     )
     assert programs["code_apart"] == 1.0
-    renamed = _features("total_cost = unit_price * count\n" + end, "cost_all = price_each * n\n" + end)
+    renamed = _features(
+        "total_cost = unit_price * count\n" + end, "cost_all = price_each * n\n" + end
+    )
     assert renamed["code_apart"] == 0.0

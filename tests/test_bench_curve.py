@@ -125,6 +125,20 @@ def test_fixed_bon_arm_skips_adaptive_arms_and_takes_the_largest():
     assert fixed_bon_arm({"search": "bon", "n_samples": 8, "arms": [{"name": "x"}]}) == ("x", 8)
 
 
+def test_the_curve_comes_from_the_largest_best_of_n_arm_that_finished():
+    arms = [{"name": "none"}, {"name": "bon5", "search": "bon", "n_samples": 5},
+            {"name": "bon10", "search": "bon", "n_samples": 10}]  # fmt: skip
+    config = {"search": "mcts", "arms": arms}
+
+    def done(arm: str, ids: str) -> list[dict]:
+        return [{"arm": arm, "id": i, "status": "ok"} for i in ids]
+
+    both = done("none", "abc") + done("bon5", "abc")
+    assert fixed_bon_arm(config, both + done("bon10", "a")) == ("bon5", 5)  # still running
+    assert fixed_bon_arm(config, both + done("bon10", "abc")) == ("bon10", 10)
+    assert fixed_bon_arm(config, done("none", "abc") + done("bon10", "a")) == ("bon10", 10)
+
+
 def vanilla(pid: str, correct: bool, tokens: int, vote: bool) -> dict:
     return {"arm": "none", "id": pid, "status": "ok", "correct": correct,
             "generated_tokens": tokens, "vote_correct": vote}  # fmt: skip

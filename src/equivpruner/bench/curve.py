@@ -35,17 +35,30 @@ class Prefixes:
     tokens: list[int]
 
 
-def fixed_bon_arm(config: dict) -> tuple[str, int] | None:
-    """(name, K) of the best-of-N arm with the most samples; arms with `adaptive_stop` are
-    not fixed-N (they stop early) and never give the curve. None without one."""
-    best = None
+def fixed_bon_arms(config: dict) -> list[tuple[str, int]]:
+    """(name, K) of every fixed-N best-of-N arm, most samples first; arms with
+    `adaptive_stop` are not fixed-N (they stop early) and never give the curve."""
+    found = []
     for arm in config.get("arms") or []:
         if arm.get("search", config.get("search")) != "bon" or arm.get("adaptive_stop"):
             continue
-        k = int(arm.get("n_samples", config.get("n_samples", 8)))
-        if best is None or k > best[1]:
-            best = (arm["name"], k)
-    return best
+        found.append((arm["name"], int(arm.get("n_samples", config.get("n_samples", 8)))))
+    return sorted(found, key=lambda t: -t[1])
+
+
+def fixed_bon_arm(config: dict, records: Sequence[dict] = ()) -> tuple[str, int] | None:
+    """(name, K) of the best-of-N arm that gives the curve: the one with the most samples
+    among those that finished every problem the vanilla arm finished (a bon-10 arm still
+    running does not replace a finished bon-5 one), else the one with the most samples.
+    None without one."""
+    arms = fixed_bon_arms(config)
+    done: dict[str, set] = {}
+    for r in records:
+        if r.get("status") == "ok":
+            done.setdefault(r["arm"], set()).add(r["id"])
+    needed = done.get(VANILLA, set())
+    complete = [a for a in arms if needed and needed <= done.get(a[0], set())]
+    return (complete or arms or [None])[0]
 
 
 def solutions(tree) -> list:
@@ -120,7 +133,7 @@ def curve_rows(arm: str, prefixes: Sequence[Prefixes], vanilla: Sequence[dict]) 
 
 def best_of_n_curve(out: Path, records: Sequence[dict], config: dict) -> list[dict]:
     """The curve's rows (empty without a fixed-N best-of-N arm that has saved trees)."""
-    found = fixed_bon_arm(config)
+    found = fixed_bon_arm(config, records)
     if found is None:
         return []
     arm, k = found

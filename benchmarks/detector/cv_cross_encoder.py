@@ -24,11 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cv_detector import DROP_OVERLAP  # noqa: E402
+from cv_detector import DROP_OVERLAP  # noqa: E402  (sets the offline environment first)
 
 from equivpruner.mathequiv.pairs import read_pairs, row_key  # noqa: E402
 from equivpruner.mathequiv.train import (  # noqa: E402

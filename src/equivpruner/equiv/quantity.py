@@ -72,6 +72,11 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
+def content_stems(texts) -> frozenset[str]:
+    """The content-word stems of `texts` (stopwords left out, plural "s" dropped)."""
+    return frozenset(_stem(w) for t in texts for w in _WORD.findall(t) if w not in STOPWORDS)
+
+
 def _canonical(number: str) -> str:
     return number.rstrip("0").rstrip(".") if "." in number else number.lstrip("0") or "0"
 

@@ -54,7 +54,7 @@ from .mathfacts import (
     resolve,
 )
 from .normalize import normalize, normalize_math
-from .quantity import _WORD, STOPWORDS, Aboutness, Topic, _stem, same_subject
+from .quantity import Aboutness, Topic, content_stems, same_subject
 
 _TOLERANCE = Fraction(1, 200)
 SAME_MATHS = 0.75  # the probability of an undecided pair whose arithmetic agrees
@@ -237,16 +237,10 @@ def decide(a: StepFacts, b: StepFacts, given: StepFacts | None = None) -> tuple[
     return _decide(a, b, a.signature(given), b.signature(given))
 
 
-def _label_words(facts: StepFacts) -> frozenset[str]:
-    return frozenset(
-        _stem(w) for label in facts.labels for w in _WORD.findall(label) if w not in STOPWORDS
-    )
-
-
 def labels_apart(a: StepFacts, b: StepFacts) -> bool:
     """Each step names its results with a word the other's names lack ("processing fee =
     50 − 10" against "taxable amount = 50 − 10"): the same arithmetic about other things."""
-    mine, theirs = _label_words(a), _label_words(b)
+    mine, theirs = content_stems(a.labels), content_stems(b.labels)
     return bool(mine - theirs) and bool(theirs - mine)
 
 

@@ -19,8 +19,8 @@ from equivpruner.bench.curve import (
     solutions,
 )
 from equivpruner.bench.decompose import decompose, tree_search_arms
-from equivpruner.bench.plots import curve_labels, tokens_accuracy_figure
-from equivpruner.bench.report import write_report
+from equivpruner.bench.plots import arm_style, curve_labels, tokens_accuracy_figure
+from equivpruner.bench.report import finished_arms, write_report
 from equivpruner.bench.runner import run_bench
 from equivpruner.llm.cache import CachedBackend, GenerationCache
 from equivpruner.llm.scripted import EOS, ScriptedBackend
@@ -242,3 +242,17 @@ def test_report_shows_the_curve_and_the_decomposition(tmp_path):
     assert f"| {logged.count(GATE)}/{len(logged)} (" in table[1]
     assert table[0].endswith(f"| 0/{sum(r['expansions'] for r in records if r['arm'] == 'none')}"
                              " (0.0 %) |")  # fmt: skip
+
+
+def test_no_two_arms_share_a_colour_and_a_marker():
+    styles = [arm_style(k) for k in range(80)]
+    assert len(set(styles)) == 80
+    assert arm_style(0) != arm_style(10) and arm_style(0)[0] == arm_style(10)[0]
+
+
+def test_the_plot_leaves_out_arms_that_finished_fewer_problems():
+    rows = [{"arm": a, "problems": n} for a, n in (("none", 40), ("gate", 8), ("bon5", 40))]
+    plotted, unfinished = finished_arms(rows)
+    assert [r["arm"] for r in plotted] == ["none", "bon5"]
+    assert unfinished == ["`gate` (8/40)"]
+    assert finished_arms([]) == ([], [])

@@ -12,6 +12,14 @@ from matplotlib.figure import Figure
 
 from .metrics import Z95
 
+MARKERS = "osD^vPX*"
+
+
+def arm_style(k: int) -> tuple[str, str]:
+    """The k-th arm's (colour, marker): ten colours, then the next marker, so no two of 80
+    arms share both."""
+    return f"C{k % 10}", MARKERS[(k // 10) % len(MARKERS)]
+
 
 def _figure(width: float, height: float):
     fig = Figure(figsize=(width, height))
@@ -59,6 +67,7 @@ def tokens_accuracy_figure(rows: Sequence[dict], curve: Sequence[dict] = ()) -> 
     if curve:
         _draw_curve(ax, curve)
     for k, row in enumerate(rows):
+        color, marker = arm_style(k)
         n = row["problems"]
         xerr = Z95 * row["tokens_sd"] / math.sqrt(n)
         yerr = [[row["accuracy"] - row["acc_lo"]], [row["acc_hi"] - row["accuracy"]]]
@@ -67,14 +76,14 @@ def tokens_accuracy_figure(rows: Sequence[dict], curve: Sequence[dict] = ()) -> 
             row["accuracy"],
             xerr=xerr,
             yerr=yerr,
-            fmt="o",
+            fmt=marker,
             capsize=4,
-            color=f"C{k % 10}",
+            color=color,
             label=row["arm"],
         )
         vote = row.get("vote_accuracy", math.nan)
         if not math.isnan(vote) and vote != row["accuracy"]:
-            ax.plot(row["tokens_mean"], vote, "o", mfc="none", color=f"C{k % 10}", ms=8)
+            ax.plot(row["tokens_mean"], vote, marker, mfc="none", color=color, ms=8)
     ax.set_xlabel("generated tokens per problem (mean, 95 % CI)")
     ax.set_ylabel("accuracy (Wilson 95 % CI)")
     ax.set_ylim(-0.02, 1.02)

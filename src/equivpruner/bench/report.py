@@ -279,6 +279,14 @@ def _intro(config: dict) -> list[str]:
     ]
 
 
+def finished_arms(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """The summary rows of arms that finished as many problems as the most complete arm, and
+    `arm (k/n)` for the others (a mean over fewer problems is not on the same axis)."""
+    most = max((r["problems"] for r in rows), default=0)
+    done = [r for r in rows if r["problems"] == most]
+    return done, [f"`{r['arm']}` ({r['problems']}/{most})" for r in rows if r["problems"] < most]
+
+
 def write_report(out_dir: str | Path) -> list[dict]:
     """Write report.md, summary.csv and the plots into `out_dir`; returns the summary rows."""
     out = Path(out_dir)
@@ -301,10 +309,9 @@ def write_report(out_dir: str | Path) -> list[dict]:
         if VANILLA in by_arm
         else {}
     )
+    plotted, unfinished = finished_arms([r for r in rows if r["dataset"] == "all"])
     plots = [
-        tokens_vs_accuracy(
-            [r for r in rows if r["dataset"] == "all"], out / "tokens_vs_accuracy.png", curve
-        ),
+        tokens_vs_accuracy(plotted, out / "tokens_vs_accuracy.png", curve),
         token_ratio_strip(ratios, out / "token_ratio.png"),
     ]
     lines = _intro(config)
@@ -312,6 +319,9 @@ def write_report(out_dir: str | Path) -> list[dict]:
         lines += [f"## Summary ({name})", ""]
         lines += _summary_md([r for r in rows if r["dataset"] == name]) + [""]
     lines += [f"![{p.stem}]({p.name})" for p in plots if p is not None] + [""]
+    if unfinished:
+        lines += ["Not in the tokens–accuracy plot (fewer problems than the others, so their "
+                  "means are not comparable): " + ", ".join(unfinished) + ".", ""]  # fmt: skip
     lines += curve_section(curve, [r for r in rows if r["dataset"] == "all"])
     lines += decomposition_section(config, by_arm)
     lines += paired_section(by_arm)

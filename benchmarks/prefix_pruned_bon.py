@@ -17,12 +17,12 @@ where it stopped; a chain's tokens are spread over its steps by their length in 
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from equivpruner.answers import answers_match, majority_vote
 from equivpruner.bench.curve import solutions
+from equivpruner.bench.store import RESULTS, read_results
 from equivpruner.equiv.base import Context, Detector
 from equivpruner.equiv.registry import make_detector
 from equivpruner.search import Tree
@@ -109,10 +109,11 @@ def main() -> None:
     ap.add_argument("--agree", type=int, action="append")
     ap.add_argument("--n", type=int, action="append")
     args = ap.parse_args()
-    records = [json.loads(line) for line in open(args.run / "results.jsonl", encoding="utf-8")]
+    records = list(read_results(args.run / RESULTS).values())
     vanilla = {r["id"]: r for r in records if r["arm"] == "none" and r.get("status") == "ok"}
-    trees = {r["id"]: (r["gold"], Tree.load(args.run / r["tree"]))
+    trees = {r["id"]: Tree.load(args.run / r["tree"])
              for r in records if r["arm"] == args.arm and r["id"] in vanilla}  # fmt: skip
+    drawn_by = {p: (vanilla[p]["gold"], t.question, chains(t)) for p, t in trees.items()}
     detector = make_detector(args.detector)
     base = sum(vanilla[p]["generated_tokens"] for p in trees)
     print(f"{len(trees)} problems of `{args.arm}`; vanilla `none` right on "
@@ -122,10 +123,10 @@ def main() -> None:
     for n in args.n or [3, 5, 10]:
         for agree in [0] + (args.agree or [1, 2]):
             right = paid = done = 0
-            for gold, tree in trees.values():
-                drawn = chains(tree)[:n]
+            for gold, question, every in drawn_by.values():
+                drawn = every[:n]
                 if agree:
-                    answer, cost, count = simulate(drawn, tree.question, detector, agree)
+                    answer, cost, count = simulate(drawn, question, detector, agree)
                 else:
                     answer = majority_vote([c.answer for c in drawn])
                     cost, count = sum(sum(c.step_tokens) for c in drawn), len(drawn)

@@ -110,3 +110,35 @@ def test_a_writer_killed_mid_write_leaves_a_readable_cache(tmp_path):
     assert all(got[f"k{k}"][0]["k"] == k for k in range(n))  # every committed row is whole
     cache.put("completions", [("after", {"text": "y"}, 0.0)])
     assert "after" in cache.get("completions", ["after"])
+
+
+
+class FixedBackend(ScriptedBackend):
+    """Draws `text` for every sample: two of these stand for two processes whose draws of
+    one key differ (llama.cpp's samples depend on its earlier KV state)."""
+
+    def __init__(self, text):
+        super().__init__({"": [text]})
+
+
+class RacingCache(GenerationCache):
+    """A cache whose first lookup misses what another writer is storing at that moment."""
+
+    looked = False
+
+    def get(self, table, keys):
+        if table == "completions" and not self.looked:
+            self.looked = True
+            return {}
+        return super().get(table, keys)
+
+
+def test_a_key_drawn_at_once_by_two_writers_gives_both_the_first_stored_sample(tmp_path):
+    prompt, params = "<|assistant|>\n", GenerationParams(n=1, seed=5)
+    first = cached(tmp_path, backend=FixedBackend("first draw"))
+    late = CachedBackend(FixedBackend("late draw"), RacingCache(tmp_path / "c.sqlite"))
+    assert first.generate([prompt], params)[0][0].text == "first draw"
+    assert late.generate([prompt], params)[0][0].text == "first draw"
+    assert late.take_counters().misses == 1  # it drew (and paid for) its own sample
+    again = cached(tmp_path, backend=FixedBackend("x")).generate([prompt], params)[0][0]
+    assert again.text == "first draw"

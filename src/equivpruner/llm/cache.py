@@ -256,7 +256,11 @@ class CachedBackend:
         return c
 
     def _draw(self, prompt: str, params: GenerationParams, missing: list[int]) -> dict:
-        """Generate the missing sample indices (contiguous runs in one call) and store them."""
+        """Generate the missing sample indices (contiguous runs in one call) and store them.
+
+        The stored sample is the one returned: where another process stored the same key
+        first (both missed it at once), its sample replaces this draw, so every reader of a
+        key sees one sample even though llama.cpp's draws depend on its earlier KV state."""
         fresh: dict[int, Completion] = {}
         for start, count in _runs(missing):
             begin = time.perf_counter()
@@ -270,6 +274,10 @@ class CachedBackend:
                 key = self._sample_key(prompt, params, start + j)
                 items.append((key, stored_completion(c), share))
             self.cache.put("completions", items)
+            stored = self.cache.get("completions", [key for key, _, _ in items])
+            for j, (key, data, _) in enumerate(items):
+                if key in stored and stored[key][0] != json.loads(json.dumps(data)):
+                    fresh[start + j] = Completion(**stored[key][0])
         return fresh
 
     def next_token_probs(self, prompts: Sequence[str], candidates: Sequence[str]) -> list[dict]:

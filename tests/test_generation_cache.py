@@ -112,7 +112,6 @@ def test_a_writer_killed_mid_write_leaves_a_readable_cache(tmp_path):
     assert "after" in cache.get("completions", ["after"])
 
 
-
 class FixedBackend(ScriptedBackend):
     """Draws `text` for every sample: two of these stand for two processes whose draws of
     one key differ (llama.cpp's samples depend on its earlier KV state)."""

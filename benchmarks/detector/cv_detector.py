@@ -252,11 +252,16 @@ def _merge_points(point: dict) -> dict:
     return {"all": point["merge_at"], **groups}
 
 
+def training_rows(train: str) -> list:
+    """The labelled rows of `train`, less those that share a pair with a held-out set."""
+    held = [r for path in DROP_OVERLAP if os.path.exists(path) for r in read_pairs(path)]
+    return labelled_rows(read_pairs(train), held, (3, 4))
+
+
 def load(train: str, semantic: str, cache: str | None) -> Data:
     import numpy as np
 
-    held = [r for path in DROP_OVERLAP if os.path.exists(path) for r in read_pairs(path)]
-    rows = labelled_rows(read_pairs(train), held, (3, 4))
+    rows = training_rows(train)
     x = feature_matrix(rows)
     if semantic == "minilm":
         x = np.column_stack([x, minilm_cosines(rows, cache)])

@@ -32,11 +32,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from cv_cross_encoder import key_of  # noqa: E402
-from cv_detector import DROP_OVERLAP, average_precision, load  # noqa: E402
+from cv_detector import average_precision, load, training_rows  # noqa: E402
 from policy_state_probe import load_states, state_cosines, step_key  # noqa: E402
 
-from equivpruner.mathequiv.pairs import read_pairs  # noqa: E402
-from equivpruner.mathequiv.train import labelled_rows  # noqa: E402
 from equivpruner.mathequiv.train_features import (  # noqa: E402
     FeatureTrainConfig,
     fold_runs,
@@ -120,8 +118,7 @@ def main() -> None:
     if args.stack:
         stack(args.train, found, args.seed)
         return
-    held = [r for path in DROP_OVERLAP if os.path.exists(path) for r in read_pairs(path)]
-    rows = labelled_rows(read_pairs(args.train), held, (3, 4))
+    rows = training_rows(args.train)
     rows = [r for r in rows if r.provenance.get("origin") == "policy-siblings"]
     rows = [r for r in rows if _has_states(r, found)]
     x, y = pair_matrix(rows, found), np.array([r.label for r in rows])

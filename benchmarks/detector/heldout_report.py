@@ -1,6 +1,6 @@
 """The shipped cascade on the held-out sets, per set, per kind of pair and per stage.
 
-    python benchmarks/detector/heldout_report.py [--json OUT]
+    python benchmarks/detector/heldout_report.py [--json OUT] [--rejudged-openers]
 
 Scores `cascade` (the prune point) and `cascade-strict` (the stop point) on the three
 held-out sets of issue #23: `../shared/equiv/dev.jsonl`, the MCTS-test set and the MATH-500
@@ -8,6 +8,9 @@ test set (never trained on: training drops every row that shares a pair with the
 of pair: `opening` (no earlier step), `code` (either step holds a code block or program
 lines), `later` (the rest). Per stage: how many pairs it decided and the precision of its
 merges. Run it once per shipped model, after the model is chosen on training rows.
+`--rejudged-openers` scores the MCTS-test and MATH-500 sets with their openers judged again
+under the rubric's paragraph on plans (`openers-v3/heldout-judged`): a re-judged pair takes
+the new label where both new judges agree and is left out where they do not.
 """
 
 from __future__ import annotations
@@ -31,6 +34,15 @@ SETS = {
     "math500-test": "benchmarks/detector/v2/heldout/math500-test-labelled.jsonl",
 }
 POINTS = {"prune": "cascade", "stop": "cascade-strict"}
+REJUDGED = "benchmarks/detector/openers-v3/heldout-judged"
+
+
+def rejudged(rows: list[dict]) -> list[dict]:
+    """`rows` with the held-out openers judged again: the agreed new label, or left out."""
+    with open(f"{REJUDGED}/manifest.jsonl", encoding="utf-8") as f:
+        redone = {json.loads(x)["id"] for x in f}
+    new = {r["id"]: r for r in load_pairs(f"{REJUDGED}/relabelled.jsonl")}
+    return [new.get(r["id"], r) for r in rows if r["id"] not in redone or r["id"] in new]
 
 
 def kind_of(row: dict) -> str:
@@ -79,11 +91,15 @@ def score(rows: list[dict], detector) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", default=None)
+    ap.add_argument("--rejudged-openers", action="store_true")
     args = ap.parse_args()
+    sets = {s: load_pairs(path) for s, path in SETS.items()}
+    if args.rejudged_openers:
+        sets = {s: rows if s == "dev" else rejudged(rows) for s, rows in sets.items()}
     out = {}
     for point, name in POINTS.items():
         detector = make_detector(name)
-        out[point] = {s: score(load_pairs(path), detector) for s, path in SETS.items()}
+        out[point] = {s: score(rows, detector) for s, rows in sets.items()}
     text = json.dumps(out, indent=1)
     print(text)
     if args.json:

@@ -4,7 +4,8 @@
 
 - dev: a Claude agent labelled the 133 pairs of ../shared/equiv/dev.jsonl blind (the pairs
   without labels, the same rubric text as the training labels) → `dev-judge-levels.jsonl`;
-  compared with the hand labels.
+  compared with the hand labels. A second agent labelled them blind under the rubric that
+  has the paragraph on opening steps and plans → `dev-judge-levels-plans.jsonl`.
 - MCTS-test: a second agent relabelled 60 random rows (seed 7) of
   `siblings-gsm8k-test-mcts-labelled.jsonl` blind → compared with the first labels.
 
@@ -41,12 +42,20 @@ def agreement(reference: list[int], judged: list[int]) -> str:
     )
 
 
+def _openers(rows: list[dict]) -> list[int]:
+    return [k for k, r in enumerate(rows) if not r.get("prefix")]
+
+
 def main() -> None:
     folder = HERE / "judge-agreement"
     if DEV.is_file():
-        human = [r["label"] for r in _rows(DEV)]
-        judge = [int(r["level"] >= 3) for r in _rows(folder / "dev-judge-levels.jsonl")]
-        print("dev, judge vs hand labels:", agreement(human, judge))
+        dev = _rows(DEV)
+        for rubric, name in (("", "dev-judge-levels"), (" (plans)", "dev-judge-levels-plans")):
+            judge = [int(r["level"] >= 3) for r in _rows(folder / f"{name}.jsonl")]
+            for kind, rows in (("", range(len(dev))), (", openers", _openers(dev))):
+                human = [dev[k]["label"] for k in rows]
+                print(f"dev{kind}, judge{rubric} vs hand labels:",
+                      agreement(human, [judge[k] for k in rows]))  # fmt: skip
     first = _rows(HERE / "siblings-gsm8k-test-mcts-labelled.jsonl")
     picked = json.loads((folder / "mcts-test-second-judge-rows.json").read_text())
     second = _rows(folder / "mcts-test-second-judge-levels.jsonl")

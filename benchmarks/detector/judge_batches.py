@@ -110,6 +110,16 @@ def _judged(out: Path) -> list[tuple[Path, list[Path]]]:
     return done
 
 
+def _earlier(row: PairRecord) -> dict:
+    """The provenance of a pair judged again: its origin, and its earlier label under
+    `earlier` (the earlier judges' levels and reasons no longer describe this label)."""
+    if row.level is None:
+        return dict(row.provenance)
+    keep = {k: v for k, v in row.provenance.items() if k == "origin"}
+    return {**keep, "earlier": {"level": row.level, "label": row.label,
+                                "label_source": row.label_source}}  # fmt: skip
+
+
 def merge(out: Path, dest: Path) -> None:
     kept, stats = [], {"pairs": 0, "either_2": 0, "binary_agree": 0, "level_agree": 0}
     for pairs, files in _judged(out):
@@ -124,11 +134,12 @@ def merge(out: Path, dest: Path) -> None:
             stats["binary_agree"] += 2 not in (a, b) and (a >= 3) == (b >= 3)
             stats["level_agree"] += a == b
         sure = [r for r in rows if 2 not in (j1.by_id[r.id], j2.by_id[r.id])]
+        before = {r.id: _earlier(r) for r in sure}
         for row in label_pairs(sure, [j1, j2], min_agree=2, use_existing=False):
             model = j1.model or "unknown"
             row.label_source = f"{model} x2 (MathEquiv 5-level rubric, agreement-filtered)"
             row.provenance = {
-                **row.provenance, "judge": model, "judgements": 2,
+                **before[row.id], "judge": model, "judgements": 2,
                 "levels": {"judge1": j1.by_id[row.id], "judge2": j2.by_id[row.id]},
                 "reasons": [reasons[0].get(row.id), reasons[1].get(row.id)],
                 "batch": pairs.name.split(".")[0],

@@ -7,6 +7,9 @@ distribution) with a fixed random sample of reference-template pairs (1,200 leve
 900 level 0, 400 level 1), shuffled with seed 0. `REAL`: 210 pairs of GSM8K train problems
 0-14 (one judge), the pairs of problems 15-136 that two judges agreed on, and MathEquiv v2
 (3,024 pairs of 38 MATH and 38 GSM8K train problems, two judges; `v2/README.md`).
+The opening pairs that the first judges called equivalent were judged again under the
+rubric's paragraph on opening steps and plans (`openers-v3/README.md`): each takes its new
+label where both new judges agree, and is left out where they do not.
 """
 
 from __future__ import annotations
@@ -24,11 +27,29 @@ REAL = (
     "siblings-gsm8k-train-labelled-3.jsonl",
     "v2/train-labelled.jsonl",
 )
+REJUDGED = "openers-v3/judged"
+
+
+def rejudged(rows: list[dict]) -> list[dict]:
+    """`rows` with every re-judged pair replaced by its new label, or left out."""
+    manifest = HERE / REJUDGED / "manifest.jsonl"
+    relabelled = HERE / REJUDGED / "train-relabelled.jsonl"
+    if not manifest.is_file():
+        return rows
+    redone = {json.loads(x)["id"] for x in manifest.open()}
+    new = {}
+    if relabelled.is_file():
+        new = {r["id"]: r for r in map(json.loads, relabelled.open())}
+    return [
+        new[r["id"]] if r["id"] in new else r
+        for r in rows
+        if r["id"] not in redone or r["id"] in new
+    ]
 
 
 def main(reference: str, out: str) -> None:
     rng = random.Random(0)
-    real = [json.loads(x) for name in REAL for x in (HERE / name).open()]
+    real = rejudged([json.loads(x) for name in REAL for x in (HERE / name).open()])
     by_level: dict[int, list[dict]] = {}
     for line in Path(reference).open():
         row = json.loads(line)

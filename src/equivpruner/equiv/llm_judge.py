@@ -32,6 +32,13 @@ Rate the pair on this scale:
     quantity computed, how far they go).
 0 - not equivalent: different computations or claims, or contradictory results.
 
+Opening steps and plans: the plan is part of the state. Two steps that only announce that
+the problem will be solved (step by step, by following some steps, or restating what is
+asked) are equivalent. A step that commits to a method (writing code, a formula, naming an
+unknown or a variable) or announces a specific first computation is not equivalent to one
+that commits to nothing (1), nor to one that commits to another method or another first
+computation (0 or 1).
+
 Think briefly, then end your answer with one line of the form "Level: N", N in 0-4."""
 
 _KEYWORD = re.compile(

@@ -1,0 +1,64 @@
+"""Judging labelled pairs again (`benchmarks/detector/judge_batches.py`) and applying the
+new labels to the training set (`benchmarks/detector/make_trainset.py`): a re-judged pair
+takes the label both new judges agree on, keeps its earlier label under `earlier`, and is
+left out of training where the new judges disagree."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+from equivpruner.mathequiv.pairs import PairRecord, read_pairs, write_pairs
+
+HERE = Path(__file__).resolve().parents[1] / "benchmarks" / "detector"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+judge_batches = _load("judge_batches")
+make_trainset = _load("make_trainset")
+
+
+def _pair(n: int, level: int) -> PairRecord:
+    return PairRecord(
+        question=f"Q{n}?", prefix=[], step_a="Let's solve it step by step:",
+        step_b=f"First compute {n} + {n}.", level=level, label=int(level >= 3),
+        label_source="old judge", provenance={"origin": "policy-siblings", "reason": "old"},
+    )  # fmt: skip
+
+
+def _judge(path: Path, levels: dict[str, int]) -> None:
+    path.write_text("".join(
+        json.dumps({"id": i, "level": v, "reason": "r", "judge": "claude"}) + "\n"
+        for i, v in levels.items()
+    ))  # fmt: skip
+
+
+def test_rejudged_pairs_take_the_agreed_label_and_keep_the_earlier_one(tmp_path, monkeypatch):
+    rows = [_pair(n, 4) for n in range(3)]
+    write_pairs(rows, tmp_path / "pairs.jsonl")
+    judge_batches.cut([tmp_path / "pairs.jsonl"], tmp_path / "judged", size=3)
+    a, b, c = (r.id for r in rows)
+    _judge(tmp_path / "judged" / "batch-001.judge-1.jsonl", {a: 1, b: 4, c: 1})
+    _judge(tmp_path / "judged" / "batch-001.judge-2.jsonl", {a: 0, b: 3, c: 4})
+    judge_batches.merge(tmp_path / "judged", tmp_path / "judged" / "train-relabelled.jsonl")
+
+    new = {r.id: r for r in read_pairs(tmp_path / "judged" / "train-relabelled.jsonl")}
+    assert set(new) == {a, b}  # c: the new judges disagree
+    assert (new[a].label, new[a].level, new[b].label) == (0, 1, 1)
+    assert new[a].provenance["earlier"] == {"level": 4, "label": 1, "label_source": "old judge"}
+    assert "reason" not in new[a].provenance and new[a].provenance["judgements"] == 2
+
+    monkeypatch.setattr(make_trainset, "HERE", tmp_path)
+    monkeypatch.setattr(make_trainset, "REJUDGED", "judged")
+    other = _pair(9, 0)
+    applied = make_trainset.rejudged([r.to_dict() for r in rows] + [other.to_dict()])
+    assert [(r["id"], r["label"]) for r in applied] == [(a, 0), (b, 1), (other.id, 0)]

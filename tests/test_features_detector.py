@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -362,3 +363,19 @@ def test_features_see_other_maths_other_labels_and_other_programs():
         "total_cost = unit_price * count\n" + end, "cost_all = price_each * n\n" + end
     )
     assert renamed["code_apart"] == 0.0
+
+
+def test_an_environment_variable_names_the_features_model_the_cascade_ends_with(
+    tmp_path, monkeypatch
+):
+    train_feature_model(_training_rows(), tmp_path / "m", folds=2, rounds=5)
+    monkeypatch.setenv("EQUIVPRUNER_FEATURES_MODEL", str(tmp_path / "m"))
+    for name in ("cascade", "cascade-strict", "features"):
+        final = make_detector(name)
+        final = getattr(final, "final", final)
+        assert Path(final.model_dir) == tmp_path / "m"
+    monkeypatch.setenv("EQUIVPRUNER_FEATURES_MODEL", str(tmp_path))
+    with pytest.raises(ValueError, match="not a features model"):
+        make_detector("cascade")
+    monkeypatch.delenv("EQUIVPRUNER_FEATURES_MODEL")
+    assert Path(make_detector("cascade").final.model_dir) == weights.default_features_model()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import EllipsisType
@@ -48,8 +49,21 @@ def shipped_checkpoint() -> str | None:
     return str(path) if path else None
 
 
+FEATURES_MODEL_ENV = "EQUIVPRUNER_FEATURES_MODEL"
+
+
 def shipped_features() -> str | None:
-    """The shipped features model (`weights.default_features_model()`), or None."""
+    """The features model the cascade ends with: the dir that `EQUIVPRUNER_FEATURES_MODEL`
+    names (a `train-detector --kind features` output, e.g. an earlier model that a running
+    benchmark was declared with), else the shipped one (`weights.default_features_model()`),
+    else None."""
+    chosen = os.environ.get(FEATURES_MODEL_ENV)
+    if chosen:
+        from .features import META_FILE
+
+        if not (Path(chosen) / META_FILE).is_file():
+            raise ValueError(f"{FEATURES_MODEL_ENV}={chosen}: not a features model dir")
+        return chosen
     from .weights import default_features_model
 
     path = default_features_model()

@@ -23,6 +23,7 @@ def _load(name: str):
     return module
 
 
+sys.path.insert(0, str(HERE))
 judge_batches = _load("judge_batches")
 make_trainset = _load("make_trainset")
 
@@ -57,8 +58,28 @@ def test_rejudged_pairs_take_the_agreed_label_and_keep_the_earlier_one(tmp_path,
     assert new[a].provenance["earlier"] == {"level": 4, "label": 1, "label_source": "old judge"}
     assert "reason" not in new[a].provenance and new[a].provenance["judgements"] == 2
 
-    monkeypatch.setattr(make_trainset, "HERE", tmp_path)
-    monkeypatch.setattr(make_trainset, "REJUDGED", "judged")
     other = _pair(9, 0)
-    applied = make_trainset.rejudged([r.to_dict() for r in rows] + [other.to_dict()])
+    applied = judge_batches.apply_rejudged(
+        [r.to_dict() for r in rows] + [other.to_dict()],
+        tmp_path / "judged",
+        "train-relabelled.jsonl",
+    )
     assert [(r["id"], r["label"]) for r in applied] == [(a, 0), (b, 1), (other.id, 0)]
+
+
+def test_the_training_set_takes_the_openers_round():
+    """The shipped training recipe applies the committed round: every re-judged opener is
+    its new row (the earlier label kept under `earlier`), or gone where the judges split."""
+    real = [json.loads(x) for name in make_trainset.REAL for x in (HERE / name).open()]
+    applied = make_trainset.apply_rejudged(
+        real, HERE / make_trainset.REJUDGED, "train-relabelled.jsonl"
+    )
+    new = {r.id for r in read_pairs(HERE / make_trainset.REJUDGED / "train-relabelled.jsonl")}
+    redone = {
+        json.loads(x)["id"] for x in (HERE / make_trainset.REJUDGED / "manifest.jsonl").open()
+    }
+    assert len(real) - len(applied) == len(redone) - len(new) > 0
+    again = [r for r in applied if r["id"] in redone]
+    assert len(again) == len(new)
+    assert all(r["provenance"]["earlier"]["label"] == 1 for r in again)
+    assert any(r["label"] == 0 for r in again)

@@ -37,14 +37,6 @@ POINTS = {"prune": "cascade", "stop": "cascade-strict"}
 REJUDGED = "benchmarks/detector/openers-v3/heldout-judged"
 
 
-def rejudged(rows: list[dict]) -> list[dict]:
-    """`rows` with the held-out openers judged again: the agreed new label, or left out."""
-    with open(f"{REJUDGED}/manifest.jsonl", encoding="utf-8") as f:
-        redone = {json.loads(x)["id"] for x in f}
-    new = {r["id"]: r for r in load_pairs(f"{REJUDGED}/relabelled.jsonl")}
-    return [new.get(r["id"], r) for r in rows if r["id"] not in redone or r["id"] in new]
-
-
 def kind_of(row: dict) -> str:
     if not row.get("prefix"):
         return "opening"
@@ -95,7 +87,12 @@ def main() -> None:
     args = ap.parse_args()
     sets = {s: load_pairs(path) for s, path in SETS.items()}
     if args.rejudged_openers:
-        sets = {s: rows if s == "dev" else rejudged(rows) for s, rows in sets.items()}
+        from judge_batches import apply_rejudged
+
+        sets = {
+            s: rows if s == "dev" else apply_rejudged(rows, REJUDGED, "relabelled.jsonl")
+            for s, rows in sets.items()
+        }
     out = {}
     for point, name in POINTS.items():
         detector = make_detector(name)

@@ -110,6 +110,19 @@ def _judged(out: Path) -> list[tuple[Path, list[Path]]]:
     return done
 
 
+def apply_rejudged(rows: list[dict], folder: Path, relabelled: str) -> list[dict]:
+    """`rows` after a round that judged some of them again (`folder`'s manifest names them):
+    each takes its row in `folder/relabelled` (both new judges agreed), or is left out."""
+    manifest = Path(folder) / "manifest.jsonl"
+    if not manifest.is_file():
+        return rows
+    redone = {json.loads(x)["id"] for x in manifest.open(encoding="utf-8")}
+    path = Path(folder) / relabelled
+    lines = path.open(encoding="utf-8") if path.is_file() else []
+    new = {r["id"]: r for r in map(json.loads, lines)}
+    return [new.get(r["id"], r) for r in rows if r["id"] not in redone or r["id"] in new]
+
+
 def _earlier(row: PairRecord) -> dict:
     """The provenance of a pair judged again: its origin, and its earlier label under
     `earlier` (the earlier judges' levels and reasons no longer describe this label)."""

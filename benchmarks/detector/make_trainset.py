@@ -19,6 +19,8 @@ import random
 import sys
 from pathlib import Path
 
+from judge_batches import apply_rejudged
+
 HERE = Path(__file__).resolve().parent
 SAMPLE = {4: 1200, 0: 900, 1: 400}
 REAL = (
@@ -30,26 +32,10 @@ REAL = (
 REJUDGED = "openers-v3/judged"
 
 
-def rejudged(rows: list[dict]) -> list[dict]:
-    """`rows` with every re-judged pair replaced by its new label, or left out."""
-    manifest = HERE / REJUDGED / "manifest.jsonl"
-    relabelled = HERE / REJUDGED / "train-relabelled.jsonl"
-    if not manifest.is_file():
-        return rows
-    redone = {json.loads(x)["id"] for x in manifest.open()}
-    new = {}
-    if relabelled.is_file():
-        new = {r["id"]: r for r in map(json.loads, relabelled.open())}
-    return [
-        new[r["id"]] if r["id"] in new else r
-        for r in rows
-        if r["id"] not in redone or r["id"] in new
-    ]
-
-
 def main(reference: str, out: str) -> None:
     rng = random.Random(0)
-    real = rejudged([json.loads(x) for name in REAL for x in (HERE / name).open()])
+    real = [json.loads(x) for name in REAL for x in (HERE / name).open()]
+    real = apply_rejudged(real, HERE / REJUDGED, "train-relabelled.jsonl")
     by_level: dict[int, list[dict]] = {}
     for line in Path(reference).open():
         row = json.loads(line)

@@ -288,12 +288,14 @@ def fold_sizes(d: Data, folds) -> dict:
     return out
 
 
-def report(d: Data, semantic: str) -> dict:
+def report(d: Data, semantic: str, save_probs: str | None = None) -> dict:
     import numpy as np
 
     cfg = FeatureTrainConfig()
     runs = fold_runs(cfg, d.rows, d.x, d.y, source_folds)
     probs = np.mean([p for _, p, _ in runs], axis=0)
+    if save_probs:
+        np.save(save_probs, probs)  # the averaged out-of-fold probabilities, row order
     everything = range(len(d.rows))
     points = choose(cfg, d, probs, everything)
     final = [k for k in _real(d, everything) if d.prefix[k][0] is None]
@@ -334,8 +336,10 @@ def main() -> None:
         " cv_cross_encoder.py or cv_state_head.py; for policy-state, the states .npz of"
         " policy_state_probe.py",
     )  # fmt: skip
+    ap.add_argument("--save-probs", default=None, help=".npy for point_spread.py")
     args = ap.parse_args()
-    text = json.dumps(report(load(args.train, args.semantic, args.cache), args.semantic), indent=1)
+    data = load(args.train, args.semantic, args.cache)
+    text = json.dumps(report(data, args.semantic, args.save_probs), indent=1)
     print(text)
     if args.json:
         with open(args.json, "w") as f:

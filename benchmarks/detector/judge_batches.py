@@ -116,9 +116,9 @@ def apply_rejudged(rows: list[dict], folder: Path, relabelled: str) -> list[dict
     manifest = Path(folder) / "manifest.jsonl"
     if not manifest.is_file():
         return rows
-    redone = {json.loads(x)["id"] for x in manifest.open(encoding="utf-8")}
+    redone = {json.loads(x)["id"] for x in manifest.read_text(encoding="utf-8").splitlines()}
     path = Path(folder) / relabelled
-    lines = path.open(encoding="utf-8") if path.is_file() else []
+    lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
     new = {r["id"]: r for r in map(json.loads, lines)}
     return [new.get(r["id"], r) for r in rows if r["id"] not in redone or r["id"] in new]
 

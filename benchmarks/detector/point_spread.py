@@ -19,32 +19,29 @@ import json
 import numpy as np
 from cv_detector import _real, load
 
+from equivpruner.equiv.bands import GROUPS
 from equivpruner.mathequiv.bands import merge_point
-
-KINDS = ("opening", "later-numbers", "later-words")
 
 
 def spread(d, probs, reps: int, precision: float = 0.95) -> dict:
     rng = np.random.default_rng(0)
     final = [k for k in _real(d, range(len(d.rows))) if d.prefix[k][0] is None]
+
+    def point(rows: list[int]) -> float:
+        return merge_point([float(probs[k]) for k in rows], [d.y[k] for k in rows], precision)
+
     out = {}
-    for kind in KINDS:
+    for kind in GROUPS:
         by_problem: dict[str, list[int]] = {}
         for k in final:
             if d.kinds[k] == kind:
                 by_problem.setdefault(d.rows[k].problem_id, []).append(k)
         groups = list(by_problem.values())
-        points = []
-        for _ in range(reps):
-            rows = [k for i in rng.integers(0, len(groups), len(groups)) for k in groups[i]]
-            points.append(merge_point([float(probs[k]) for k in rows], [d.y[k] for k in rows],
-                                      precision))  # fmt: skip
-        rows = [k for g in groups for k in g]
+        picks = (rng.integers(0, len(groups), len(groups)) for _ in range(reps))
+        points = [point([k for i in pick for k in groups[i]]) for pick in picks]
         out[kind] = {
             "problems": len(groups),
-            "point": merge_point(
-                [float(probs[k]) for k in rows], [d.y[k] for k in rows], precision
-            ),  # fmt: skip
+            "point": point([k for g in groups for k in g]),
             "percentiles_5_25_50_75_95": [
                 float(x) for x in np.percentile(points, [5, 25, 50, 75, 95])
             ],

@@ -1,7 +1,7 @@
 """A trained head on the policy's hidden states, scored out of fold on the training rows.
 
     python benchmarks/detector/cv_state_head.py TRAIN.jsonl STATES.npz [--out OOF.jsonl]
-    python benchmarks/detector/cv_state_head.py TRAIN.jsonl STATES.npz --stack
+    python benchmarks/detector/cv_state_head.py TRAIN.jsonl STATES.npz --stack [--head]
 
 The states are those `policy_state_probe.py --states-only` saved (per step: the hidden
 state at its last token, the mean over its tokens, the prefix's last state). Per pair, the
@@ -17,7 +17,9 @@ features model's out-of-fold probability (`cv_detector.py`'s folds, trained on e
 training row) is scored against a logistic stack of that probability's logit with the two
 state cosines (last and mean states), out of fold by problem, on the rows whose steps
 have states (the states may cover part of the training rows), on all of them and on the
-rows the cascade leaves to the model.
+rows the cascade leaves to the model. With `--head` the stack reads the head's own
+out-of-fold logit (the head regularised by `--c`, same folds) instead of the two cosines;
+with a sentence encoder's states (`encoder_states.py`) this is a frozen-encoder pair head.
 """
 
 from __future__ import annotations
@@ -79,6 +81,11 @@ def _has_states(r, found) -> bool:
     return all(step_key(r.question, prefix, t) in found for t in (r.step_a, r.step_b))
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
 def _report(name: str, rows, y, probs, idx) -> None:
     for kind, keep in (("all", lambda r: True), ("opening", lambda r: not r.prefix),
                        ("later", lambda r: bool(r.prefix))):  # fmt: skip
@@ -88,19 +95,25 @@ def _report(name: str, rows, y, probs, idx) -> None:
               f"  AP {ap:.3f}")  # fmt: skip
 
 
-def stack(train: str, found: dict, seed: int) -> None:
-    """The features model's out-of-fold probability against it stacked with the state."""
+def stack(train: str, found: dict, seed: int, head: bool = False, c: float = 1.0) -> None:
+    """The features model's out-of-fold probability against it stacked with the state's
+    cosines (or, with `head`, with the head's own out-of-fold logit)."""
     d = load(train, "none", None)
     runs = fold_runs(FeatureTrainConfig(), d.rows, d.x, d.y, source_folds)
     feat = np.mean([p for _, p, _ in runs], axis=0)
     idx = [k for k in d.prefix if _has_states(d.rows[k], found)]
     rows = [d.rows[k] for k in idx]
     y = np.array([d.y[k] for k in idx])
-    clipped = np.clip(feat[idx], 1e-6, 1 - 1e-6)
-    x = np.column_stack([np.log(clipped / (1 - clipped)), state_cosines(rows, found)[:, :2]])
-    stacked = out_of_fold(x, y, source_folds(rows, 5, seed), 1.0)
+    model_p = feat[idx]
+    folds = source_folds(rows, 5, seed)
+    if head:  # the head's own out-of-fold logit, so the stack weighs two columns, not 1,500
+        state = _logit(out_of_fold(pair_matrix(rows, found), y, folds, c))[:, None]
+    else:
+        state = state_cosines(rows, found)[:, :2]
+    stacked = out_of_fold(np.column_stack([_logit(model_p), state]), y, folds, 1.0)
     final = [j for j, k in enumerate(idx) if d.prefix[k][0] is None]
-    for name, probs in (("features model", clipped), ("features + state cosines", stacked)):
+    added = "features + state head" if head else "features + state cosines"
+    for name, probs in (("features model", model_p), (added, stacked)):
         _report(name, rows, y, probs, range(len(rows)))
         _report(name + " (left to the model)", rows, y, probs, final)
 
@@ -113,10 +126,11 @@ def main() -> None:
     ap.add_argument("--c", type=float, default=0.01, help="inverse L2 strength")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stack", action="store_true", help="stack on the features model")
+    ap.add_argument("--head", action="store_true", help="stack the head's columns, not cosines")
     args = ap.parse_args()
     found = load_states(args.states)
     if args.stack:
-        stack(args.train, found, args.seed)
+        stack(args.train, found, args.seed, args.head, args.c)
         return
     rows = training_rows(args.train)
     rows = [r for r in rows if r.provenance.get("origin") == "policy-siblings"]

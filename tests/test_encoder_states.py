@@ -3,22 +3,16 @@ the policy probe's format so `cv_state_head.py` reads it like the policy's state
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
 from equivpruner.mathequiv.pairs import PairRecord
 
-HERE = Path(__file__).resolve().parents[1] / "benchmarks" / "detector"
-sys.path.insert(0, str(HERE))
-spec = importlib.util.spec_from_file_location("encoder_states", HERE / "encoder_states.py")
-encoder_states = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = encoder_states
-spec.loader.exec_module(encoder_states)
-from cv_state_head import pair_matrix  # noqa: E402
-from policy_state_probe import load_states, step_key  # noqa: E402
+from .bench_scripts import load_script
+
+encoder_states = load_script("detector/encoder_states.py")
+pair_matrix = load_script("detector/cv_state_head.py").pair_matrix
+probe = load_script("detector/policy_state_probe.py")
+load_states, step_key = probe.load_states, probe.step_key
 
 Q = "Tom has 3 bags of 4 apples. How many apples?"
 

@@ -3,10 +3,6 @@ fraction the same out-of-fold probabilities as the recipe's cross-validation."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
 from equivpruner.mathequiv.pairs import PairRecord
@@ -16,13 +12,10 @@ from equivpruner.mathequiv.train_features import (
     source_folds,
 )
 
-HERE = Path(__file__).resolve().parents[1] / "benchmarks" / "detector"
-sys.path.insert(0, str(HERE))
-spec = importlib.util.spec_from_file_location("learning_curve", HERE / "learning_curve.py")
-learning_curve = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = learning_curve
-spec.loader.exec_module(learning_curve)
-from cv_detector import Data  # noqa: E402
+from .bench_scripts import load_script
+
+learning_curve = load_script("detector/learning_curve.py")
+Data = load_script("detector/cv_detector.py").Data
 
 
 def _data(problems: int = 40, per_problem: int = 8) -> Data:

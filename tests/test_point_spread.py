@@ -4,21 +4,14 @@ never merges."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
 from equivpruner.mathequiv.pairs import PairRecord
 
-HERE = Path(__file__).resolve().parents[1] / "benchmarks" / "detector"
-sys.path.insert(0, str(HERE))
-spec = importlib.util.spec_from_file_location("point_spread", HERE / "point_spread.py")
-point_spread = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = point_spread
-spec.loader.exec_module(point_spread)
-from cv_detector import Data  # noqa: E402
+from .bench_scripts import load_script
+
+point_spread = load_script("detector/point_spread.py")
+Data = load_script("detector/cv_detector.py").Data
 
 
 def _data():

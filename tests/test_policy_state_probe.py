@@ -4,20 +4,14 @@ states read from scratch, and they survive a save."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from .bench_scripts import load_script
+
 pytestmark = pytest.mark.slow
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "detector" / "policy_state_probe.py"
-spec = importlib.util.spec_from_file_location("policy_state_probe", SCRIPT)
-probe = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = probe
-spec.loader.exec_module(probe)
+probe = load_script("detector/policy_state_probe.py")
 
 SPEC = "embedded:smollm2-135m"
 QUESTION = "Tom has 3 boxes of 4 apples. How many apples does he have?"

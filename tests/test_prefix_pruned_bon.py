@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 from equivpruner.equiv.exact import ExactDetector
 from equivpruner.search import Tree
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "prefix_pruned_bon.py"
-spec = importlib.util.spec_from_file_location("prefix_pruned_bon", SCRIPT)
-ppb = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = ppb  # dataclasses look their module up
-spec.loader.exec_module(ppb)
+from .bench_scripts import load_script
+
+ppb = load_script("prefix_pruned_bon.py")
 
 
 def chain(*steps_tokens, answer):

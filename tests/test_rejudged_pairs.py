@@ -5,27 +5,17 @@ left out of training where the new judges disagree."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 from equivpruner.mathequiv.pairs import PairRecord, read_pairs, write_pairs
 
-HERE = Path(__file__).resolve().parents[1] / "benchmarks" / "detector"
+from .bench_scripts import BENCHMARKS, load_script
 
+HERE = BENCHMARKS / "detector"
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sys.path.insert(0, str(HERE))
-judge_batches = _load("judge_batches")
-make_trainset = _load("make_trainset")
+judge_batches = load_script("detector/judge_batches.py")
+make_trainset = load_script("detector/make_trainset.py")
 
 
 def _pair(n: int, level: int) -> PairRecord:

@@ -126,7 +126,9 @@ def main() -> None:
     ap.add_argument("--c", type=float, default=0.01, help="inverse L2 strength")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--stack", action="store_true", help="stack on the features model")
-    ap.add_argument("--head", action="store_true", help="stack the head's columns, not cosines")
+    ap.add_argument(
+        "--head", action="store_true", help="stack the head's out-of-fold logit, not the cosines"
+    )
     args = ap.parse_args()
     found = load_states(args.states)
     if args.stack:

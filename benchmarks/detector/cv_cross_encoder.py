@@ -3,15 +3,18 @@ candidate of the semantic-stage ablation (issue #23).
 
     python benchmarks/detector/cv_cross_encoder.py TRAIN.jsonl --out DIR [--folds 5]
         [--epochs 2] [--max-length 192] [--threads 1]
+        [--base PATH --full --lr 2e-5 --batch-size 32 --device cuda]
 
 The folds are those of the features model's first split (`train_features.source_folds`,
 grouped by problem and stratified by source), so a row's probability always comes from a
-model that never saw its problem. For each fold, a LoRA cross-encoder on MiniLM
-(`mathequiv.train.train_cross_encoder`, its own validation split held out by problem) is
-trained on the other folds, then scores the fold's rows, both orders averaged. Rows go to
-DIR/oof.jsonl (`{"key": ..., "probability": ...}`), one fold at a time: a rerun resumes
-after the last finished fold. `cv_detector.py --semantic cross-encoder --oof DIR/oof.jsonl`
-reads them as one more feature column (stacking) and reports the cascade out of fold.
+model that never saw its problem. For each fold, a LoRA cross-encoder on MiniLM (or, with
+`--base` and `--full`, any encoder fine-tuned whole, e.g. a base-size one on a GPU with
+`--device cuda`; `mathequiv.train.train_cross_encoder`, its own validation split held out
+by problem) is trained on the other folds, then scores the fold's rows, both orders
+averaged. Rows go to DIR/oof.jsonl (`{"key": ..., "probability": ...}`), one fold at a
+time: a rerun resumes after the last finished fold. `cv_detector.py --semantic
+cross-encoder --cache DIR/oof.jsonl` reads them as one more feature column (stacking) and
+reports the cascade out of fold.
 Held-out pairs only drop training rows that share a pair; none is scored.
 """
 
@@ -49,9 +52,9 @@ def finished_folds(out: Path) -> set[int]:
     return {json.loads(line)["fold"] for line in path.open() if line.strip()}
 
 
-def score_fold(model_dir: Path, rows) -> list[float]:
+def score_fold(model_dir: Path, rows, device: str = "cpu") -> list[float]:
     """P(equivalent) per row, both orders averaged; rows of one question scored together."""
-    detector = trained_detector(model_dir)
+    detector = trained_detector(model_dir, device)
     by_question: dict[str, list[int]] = {}
     for k, row in enumerate(rows):
         by_question.setdefault(row.question, []).append(k)
@@ -69,11 +72,12 @@ def run_fold(k: int, rows, folds, out: Path, args) -> None:
     model_dir = out / f"fold-{k}"
     start = time.perf_counter()
     train_cross_encoder(
-        train, out_dir=model_dir, progress=False, epochs=args.epochs,
+        train, base=args.base, out_dir=model_dir, progress=False, epochs=args.epochs,
         max_length=args.max_length, threads=args.threads, time_limit_minutes=None,
+        lora=not args.full, lr=args.lr, batch_size=args.batch_size, device=args.device,
     )  # fmt: skip
     trained = time.perf_counter() - start
-    probs = score_fold(model_dir, held)
+    probs = score_fold(model_dir, held, args.device)
     with (out / "oof.jsonl").open("a", encoding="utf-8") as f:
         for row, p in zip(held, probs, strict=True):
             f.write(json.dumps({"fold": k, "key": key_of(row), "probability": p}) + "\n")
@@ -90,6 +94,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--max-length", type=int, default=192)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--base", default="embedded:minilm", help="encoder dir or hub id")
+    ap.add_argument("--full", action="store_true", help="fine-tune the whole encoder, not LoRA")
+    ap.add_argument("--lr", type=float, default=5e-4, help="2e-5 or so with --full")
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     held = [r for path in DROP_OVERLAP if os.path.exists(path) for r in read_pairs(path)]
     rows = labelled_rows(read_pairs(args.train), held, (3, 4))

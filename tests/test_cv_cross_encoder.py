@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from equivpruner.mathequiv.pairs import PairRecord, write_pairs
+from equivpruner.mathequiv.train_features import source_folds
 
 from .bench_scripts import load_script
 
@@ -53,11 +54,15 @@ def test_full_fine_tune_scores_every_row_out_of_fold(tmp_path, tiny_base, monkey
     cv_cross_encoder.main()
     scored = [json.loads(line) for line in (out / "oof.jsonl").open()]
     assert sorted(r["key"] for r in scored) == sorted(cv_cross_encoder.key_of(r) for r in rows)
-    assert {r["fold"] for r in scored} == {0, 1}
+    fold_of = dict(zip(map(cv_cross_encoder.key_of, rows), source_folds(rows, 2, 0), strict=True))
+    assert all(r["fold"] == fold_of[r["key"]] for r in scored)  # scored by the other fold's model
     assert all(0.0 <= r["probability"] <= 1.0 for r in scored)
     for k in (0, 1):
         info = json.loads((out / f"fold-{k}" / "training.json").read_text())
         assert info["kind"] == "full" and info["base"] == tiny_base
+        data = info["data"]
+        trained_on = data["train"]["rows"] + data["val"]["rows"]
+        assert trained_on == sum(f != k for f in fold_of.values())
         assert info["recipe"]["lr"] == 1e-4 and info["recipe"]["batch_size"] == 8
     # a rerun finds both folds done and trains nothing more
     cv_cross_encoder.main()

@@ -44,5 +44,7 @@ def test_states_are_keyed_as_the_probe_keys_them_and_round_trip(tmp_path):
     cols = pair_matrix(rows, loaded)
     assert cols.shape == (3, 4 * last.shape[0])
     # a paraphrase is closer than an unrelated step: larger product, smaller difference
-    products = cols[:, : last.shape[0]].sum(axis=1)
-    assert products[0] > products[2]
+    width = last.shape[0]
+    products = cols[:, :width].sum(axis=1)
+    differences = cols[:, width : 2 * width].sum(axis=1)
+    assert products[0] > products[2] and differences[0] < differences[2]

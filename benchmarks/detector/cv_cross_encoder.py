@@ -7,8 +7,8 @@ candidate of the semantic-stage ablation (issue #23).
 
 The folds are those of the features model's first split (`train_features.source_folds`,
 grouped by problem and stratified by source), so a row's probability always comes from a
-model that never saw its problem. For each fold, a LoRA cross-encoder on MiniLM (or, with
-`--base` and `--full`, any encoder fine-tuned whole, e.g. a base-size one on a GPU with
+model that never saw its problem. For each fold, a LoRA cross-encoder on MiniLM (`--base`
+another encoder; `--full` fine-tunes it whole, e.g. a base-size one on a GPU with
 `--device cuda`; `mathequiv.train.train_cross_encoder`, its own validation split held out
 by problem) is trained on the other folds, then scores the fold's rows, both orders
 averaged. Rows go to DIR/oof.jsonl (`{"key": ..., "probability": ...}`), one fold at a
@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from cv_detector import DROP_OVERLAP  # noqa: E402  (sets the offline environment first)
+from cv_detector import held_out_rows  # noqa: E402  (sets the offline environment first)
 
 from equivpruner.mathequiv.pairs import read_pairs, row_key  # noqa: E402
 from equivpruner.mathequiv.train import (  # noqa: E402
@@ -94,14 +94,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--max-length", type=int, default=192)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--base", default="embedded:minilm", help="encoder dir or hub id")
+    ap.add_argument(
+        "--base", default="embedded:minilm", help="encoder dir (a hub id needs HF_HUB_OFFLINE=0)"
+    )
     ap.add_argument("--full", action="store_true", help="fine-tune the whole encoder, not LoRA")
     ap.add_argument("--lr", type=float, default=5e-4, help="2e-5 or so with --full")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
-    held = [r for path in DROP_OVERLAP if os.path.exists(path) for r in read_pairs(path)]
-    rows = labelled_rows(read_pairs(args.train), held, (3, 4))
+    rows = labelled_rows(read_pairs(args.train), held_out_rows(), (3, 4))
     folds = source_folds(rows, args.folds, FeatureTrainConfig().seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ import os
 import statistics
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -57,12 +58,30 @@ from equivpruner.mathequiv.train_features import (  # noqa: E402
     source_folds,
 )
 
-HELD_OUT = (
-    "../shared/equiv/dev.jsonl",
-    "benchmarks/detector/siblings-gsm8k-test-mcts-labelled.jsonl",
+ROOT = Path(__file__).resolve().parents[2]  # the repository, whatever the working directory
+HELD_OUT = tuple(
+    str(ROOT / p)
+    for p in (
+        "../shared/equiv/dev.jsonl",
+        "benchmarks/detector/siblings-gsm8k-test-mcts-labelled.jsonl",
+    )
 )
 # Held-out pairs are never scored here: they only drop training rows that share a pair.
-DROP_OVERLAP = (*HELD_OUT, "benchmarks/detector/v2/heldout/math500-test-labelled.jsonl")
+DROP_OVERLAP = (*HELD_OUT, str(ROOT / "benchmarks/detector/v2/heldout/math500-test-labelled.jsonl"))
+
+
+def held_out_rows() -> list:
+    """The held-out pairs whose files are here (a missing one is named on stderr: its
+    overlap with the training rows cannot be dropped)."""
+    rows = []
+    for path in DROP_OVERLAP:
+        if os.path.exists(path):
+            rows += read_pairs(path)
+        else:
+            print(f"note: {path} is missing; its pairs are not dropped", file=sys.stderr)
+    return rows
+
+
 MODEL_STAGE = "features"
 METRICS = ("precision", "recall", "f1")
 
@@ -254,8 +273,7 @@ def _merge_points(point: dict) -> dict:
 
 def training_rows(train: str) -> list:
     """The labelled rows of `train`, less those that share a pair with a held-out set."""
-    held = [r for path in DROP_OVERLAP if os.path.exists(path) for r in read_pairs(path)]
-    return labelled_rows(read_pairs(train), held, (3, 4))
+    return labelled_rows(read_pairs(train), held_out_rows(), (3, 4))
 
 
 def load(train: str, semantic: str, cache: str | None) -> Data:

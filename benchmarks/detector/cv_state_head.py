@@ -20,6 +20,8 @@ have states (the states may cover part of the training rows), on all of them and
 rows the cascade leaves to the model. With `--head` the stack reads the head's own
 out-of-fold logit (the head regularised by `--c`, same folds) instead of the two cosines;
 with a sentence encoder's states (`encoder_states.py`) this is a frozen-encoder pair head.
+The stack is not nested: the logits it trains on come from models that saw the fold it
+then scores (small with two columns, and it can only flatter the stack).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ def _report(name: str, rows, y, probs, idx) -> None:
               f"  AP {ap:.3f}")  # fmt: skip
 
 
-def stack(train: str, found: dict, seed: int, head: bool = False, c: float = 1.0) -> None:
+def stack(train: str, found: dict, seed: int, head: bool = False, c: float = 0.01) -> None:
     """The features model's out-of-fold probability against it stacked with the state's
     cosines (or, with `head`, with the head's own out-of-fold logit)."""
     d = load(train, "none", None)
@@ -106,7 +108,7 @@ def stack(train: str, found: dict, seed: int, head: bool = False, c: float = 1.0
     y = np.array([d.y[k] for k in idx])
     model_p = feat[idx]
     folds = source_folds(rows, 5, seed)
-    if head:  # the head's own out-of-fold logit, so the stack weighs two columns, not 1,500
+    if head:  # the head's own out-of-fold logit: the stack weighs two columns, not hundreds
         state = _logit(out_of_fold(pair_matrix(rows, found), y, folds, c))[:, None]
     else:
         state = state_cosines(rows, found)[:, :2]

@@ -5,8 +5,9 @@ the policy's states, so that `cv_state_head.py` can score it the same way.
     python benchmarks/detector/cv_state_head.py TRAIN.jsonl OUT.npz --stack --head
 
 Per step the .npz holds the unit sentence embedding twice (in the places of the policy's
-last and mean states) and zeros as the prefix state. Only the real sibling rows are
-encoded. Training rows only; nothing here reads a held-out set.
+last and mean states) and zeros as the prefix state; `cv_state_head.py`'s head then reads
+each column twice, so under its L2 penalty `--c` acts as about twice its value. Only the
+real sibling rows are encoded. Training rows only; nothing here reads a held-out set.
 """
 
 from __future__ import annotations

@@ -195,6 +195,12 @@ def _real(d: Data, idx) -> list[int]:
     return [k for k in idx if k in d.prefix]
 
 
+def left_to_model(d: Data, idx=None) -> list[int]:
+    """The real rows among `idx` (default: all) that the earlier stages leave to the model."""
+    idx = range(len(d.rows)) if idx is None else idx
+    return [k for k in _real(d, idx) if d.prefix[k][0] is None]
+
+
 def score_rows(d: Data, probs, idx, band: Band) -> tuple[dict, dict]:
     """(breakdown, per_stage overall and per source) of the cascade on the real rows
     among `idx`."""
@@ -232,7 +238,7 @@ def fold_spread(d: Data, runs, band: Band) -> dict:
 
 def choose(cfg: FeatureTrainConfig, d: Data, probs, idx) -> dict:
     """The operating points chosen on the real rows of `idx` left to the final stage."""
-    final = [k for k in _real(d, idx) if d.prefix[k][0] is None]
+    final = left_to_model(d, idx)
     labels = [d.y[k] for k in final]
     return operating_points(
         [float(probs[k]) for k in final], labels, cfg, [d.kinds[k] for k in final]
@@ -316,7 +322,7 @@ def report(d: Data, semantic: str, save_probs: str | None = None) -> dict:
         np.save(save_probs, probs)  # the averaged out-of-fold probabilities, row order
     everything = range(len(d.rows))
     points = choose(cfg, d, probs, everything)
-    final = [k for k in _real(d, everything) if d.prefix[k][0] is None]
+    final = left_to_model(d, everything)
     out = {
         "semantic": semantic,
         "rows": len(d.rows),

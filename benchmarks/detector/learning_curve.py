@@ -24,7 +24,7 @@ import json
 import random
 
 import numpy as np
-from cv_detector import _real, average_precision, load
+from cv_detector import average_precision, left_to_model, load
 
 from equivpruner.equiv.bands import GROUPS
 from equivpruner.mathequiv.bands import MIN_MERGES, merge_point
@@ -73,7 +73,7 @@ def curve_probs(d, fraction: float, cfg: FeatureTrainConfig, draw_seed: int = 0)
 
 
 def summary(d, probs, precision: float = 0.95) -> dict:
-    final = [k for k in _real(d, range(len(d.rows))) if d.prefix[k][0] is None]
+    final = left_to_model(d)
     out = {}
     for kind in ("all", *GROUPS):
         rows = [k for k in final if kind == "all" or d.kinds[k] == kind]

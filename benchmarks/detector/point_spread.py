@@ -17,7 +17,7 @@ import argparse
 import json
 
 import numpy as np
-from cv_detector import _real, load
+from cv_detector import left_to_model, load
 
 from equivpruner.equiv.bands import GROUPS
 from equivpruner.mathequiv.bands import merge_point
@@ -25,7 +25,7 @@ from equivpruner.mathequiv.bands import merge_point
 
 def spread(d, probs, reps: int, precision: float = 0.95) -> dict:
     rng = np.random.default_rng(0)
-    final = [k for k in _real(d, range(len(d.rows))) if d.prefix[k][0] is None]
+    final = left_to_model(d)
 
     def point(rows: list[int]) -> float:
         return merge_point([float(probs[k]) for k in rows], [d.y[k] for k in rows], precision)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from typer.testing import CliRunner
 
 from equivpruner.cli.app import app
@@ -67,7 +70,25 @@ def real_cli(*args: str, input: str | None = None, env: dict | None = None):
     return runner.invoke(app, list(args), input=input, env=env)
 
 
+def chain_tree(n: int) -> dict:
+    """A saved tree that is one chain of n nodes, the root first."""
+    nodes = [
+        {"id": k, "text": f"step {k}" if k else "", "parent": k - 1 if k else None,
+         "children": [k + 1] if k + 1 < n else [], "depth": k}
+        for k in range(n)
+    ]  # fmt: skip
+    return {"format": "equivpruner.tree/1", "question": "Q?", "nodes": nodes, "answer": None,
+            "gold": None, "correct": None, "chosen_path": list(range(1, n)),
+            "meta": {}}  # fmt: skip
+
+
+def write_tree(path: Path, data) -> Path:
+    """Save `data` as the JSON tree file at `path`."""
+    path.write_text(json.dumps(data))
+    return path
+
+
 __all__ = [
-    "EOS", "TRUNCATED", "RobeBackend", "ScriptedBackend", "cli", "one_error_line", "real_cli",
-    "refuse_models", "robe",
+    "EOS", "TRUNCATED", "RobeBackend", "ScriptedBackend", "chain_tree", "cli", "one_error_line",
+    "real_cli", "refuse_models", "robe", "write_tree",
 ]  # fmt: skip

@@ -12,7 +12,7 @@ import pytest
 
 from equivpruner.cli.inputs import output_problem
 
-from .cli_helpers import cli, one_error_line, real_cli, refuse_models
+from .cli_helpers import chain_tree, cli, one_error_line, real_cli, refuse_models, write_tree
 
 Q = "What is 1 + 1?"
 KEEP = '{"question": "kept", "step_a": "a", "step_b": "b", "label": 1}\n' * 4
@@ -118,7 +118,7 @@ OUTPUT_CASES = [
 @pytest.mark.parametrize(("name", "args", "code", "says"), OUTPUT_CASES,
                          ids=[c[0] for c in OUTPUT_CASES])  # fmt: skip
 def test_outputs_are_checked_before_anything_runs(files, name, args, code, says):
-    _write_tree(files["tmp"] / "tree.json", _chain(3))
+    write_tree(files["tmp"] / "tree.json", chain_tree(3))
     before = {p: p.read_bytes() for p in (files["keep"], files["plain"])}
     line = one_error_line(real_cli(*[_path(a, files) for a in args]), code)
     assert _path(says, files) in line, line
@@ -134,73 +134,6 @@ def test_solve_prints_the_answer_before_a_failing_save(tmp_path):
     assert "answer:" in result.stdout and "3" in result.stdout  # the answer was not lost
     assert "error: --save-tree /dev/full: no space left on the device" in result.output
     assert "Traceback" not in result.output and "Errno" not in result.output
-
-
-def test_view_onto_a_full_disk_names_the_file(tmp_path):
-    if not DEV_FULL.exists():
-        pytest.skip("no /dev/full here")
-    _write_tree(tmp_path / "t.json", _chain(3))
-    line = one_error_line(real_cli("view", str(tmp_path / "t.json"), "-o", str(DEV_FULL)), 1)
-    assert line == "error: --out /dev/full: no space left on the device"
-
-
-# --- trees the viewer refuses (and the deep one it draws) --------------------------------
-
-
-def _chain(n: int) -> dict:
-    nodes = [
-        {"id": k, "text": f"step {k}" if k else "", "parent": k - 1 if k else None,
-         "children": [k + 1] if k + 1 < n else [], "depth": k}
-        for k in range(n)
-    ]  # fmt: skip
-    return {"format": "equivpruner.tree/1", "question": "Q?", "nodes": nodes, "answer": None,
-            "gold": None, "correct": None, "chosen_path": list(range(1, n)),
-            "meta": {}}  # fmt: skip
-
-
-def _write_tree(path: Path, data) -> Path:
-    path.write_text(json.dumps(data))
-    return path
-
-
-def _with(change):
-    data = _chain(4)
-    change(data)
-    return data
-
-
-BAD_TREES = [
-    ("no nodes", _with(lambda d: d.pop("nodes")), "'nodes' must be a non-empty list"),
-    ("nodes as text", _with(lambda d: d.update(nodes="abc")), "'nodes' must be a non-empty list"),
-    ("a top-level list", [1, 2, 3], "expected a saved tree (a JSON object), got list"),
-    ("a null question", _with(lambda d: d.update(question=None)), "'question' must be text"),
-    ("a cycle", _with(lambda d: d["nodes"][3]["children"].append(1)), "reached twice"),
-    ("a child of itself", _with(lambda d: d["nodes"][2]["children"].append(2)),
-     "reached twice"),
-    ("a dangling child", _with(lambda d: d["nodes"][3]["children"].append(99)),
-     "lists child 99, which is not a node"),
-    ("a wrong parent", _with(lambda d: d["nodes"][2].update(parent=0)), "names parent 0"),
-    ("an unreached node", _with(lambda d: d["nodes"][2].update(children=[])),
-     "node 3 is not reached"),
-    ("not JSON", "{nodes", "invalid JSON"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("name", "data", "says"), BAD_TREES, ids=[c[0] for c in BAD_TREES])
-def test_view_refuses_a_broken_tree_and_writes_nothing(tmp_path, name, data, says):
-    tree = tmp_path / "tree.json"
-    tree.write_text(data if isinstance(data, str) else json.dumps(data))
-    out = tmp_path / "t.html"
-    line = one_error_line(real_cli("view", str(tree), "-o", str(out)))
-    assert line.startswith(f"error: {tree}") and says in line, line
-    assert not out.exists()
-
-
-def test_view_draws_a_twenty_thousand_step_chain(tmp_path):
-    tree = _write_tree(tmp_path / "tree.json", _chain(20_000))
-    result = real_cli("view", str(tree), "-o", str(tmp_path / "t.html"))
-    assert result.exit_code == 0, result.output
-    assert (tmp_path / "t.html").stat().st_size > 20_000 * 20
 
 
 # --- bench settings: wrong types and values, refused before any model loads ------------

@@ -256,3 +256,29 @@ def test_the_plot_leaves_out_arms_that_finished_fewer_problems():
     assert [r["arm"] for r in plotted] == ["none", "bon5"]
     assert unfinished == ["`gate` (8/40)"]
     assert finished_arms([]) == ([], [])
+
+
+def test_report_sets_each_dataset_against_its_own_curve(tmp_path):
+    datasets = []
+    for name, gold in (("sevens", "7"), ("fives", "5")):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"question": f"Q{k}: 3 + 4?", "answer": gold}) + "\n"
+                                for k in range(2)))  # fmt: skip
+        datasets.append({"name": str(path)})
+    arms = [{"name": "none"}, {"name": "bon3", "pruner": "none", "search": "bon", "n_samples": 3},
+            {"name": "narrow", "pruner": "none", "width": 2}]  # fmt: skip
+    cfg = BenchConfig(datasets=datasets, search="mcts", width=3, simulations=2, value="constant",
+                      arms=arms, out=str(tmp_path / "out"), cache="none", max_depth=4)  # fmt: skip
+    records = run_bench(cfg, backend=ScriptedBackend(script, rotate_by_seed=True), progress=False)
+    rows = write_report(tmp_path / "out")
+    section = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    section = section.split("## Against the curve, by dataset")[1].split("\n## ")[0]
+    names = sorted({r["dataset"] for r in records})
+    assert len(names) == 2 and all(f"**{n}**: the curve N = 1 " in section for n in names)
+    for name in names:
+        part = section.split(f"**{name}**")[1].split("\n**")[0]
+        bon3 = [r for r in records if r["arm"] == "bon3" and r["dataset"] == name]
+        assert f"N = 3 {sum(r['correct'] for r in bon3)}/2 at " in part
+        narrow = next(r for r in rows if r["arm"] == "narrow" and r["dataset"] == name)
+        line = next(x for x in part.splitlines() if x.startswith("| `narrow` |"))
+        assert line.split("|")[2].strip() == f"{1 - narrow['token_reduction']:.3f}"

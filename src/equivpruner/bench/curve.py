@@ -211,14 +211,24 @@ def curve_section(rows: Sequence[dict], summary: Sequence[dict]) -> list[str]:
 
 def _against_curve(rows: Sequence[dict], summary: Sequence[dict], arm: str) -> list[str]:
     """Each arm's accuracy (path and vote) next to the curve's at the arm's token ratio."""
-    others = [s for s in summary if s["arm"] not in (arm, VANILLA)]
-    if not others:
+    table = _gap_table(rows, summary, arm)
+    if not table:
         return []
-    lines = [
+    return [
         "Every arm against the curve at its own token budget: the curve's largest N whose "
         "tokens × vanilla is at most the arm's (1 − reduction), and accuracy minus the "
         "curve's there (points; the arm's path answer and its tree vote).",
         "",
+        *table,
+        "",
+    ]
+
+
+def _gap_table(rows: Sequence[dict], summary: Sequence[dict], arm: str) -> list[str]:
+    others = [s for s in summary if s["arm"] not in (arm, VANILLA)]
+    if not others:
+        return []
+    lines = [
         "| arm | tokens × vanilla | curve N | curve accuracy | path − curve | vote − curve |",
         "|---|---|---|---|---|---|",
     ]
@@ -234,4 +244,25 @@ def _against_curve(rows: Sequence[dict], summary: Sequence[dict], arm: str) -> l
             f"| `{s['arm']}` | {ratio:.3f} | {point['n']} | {point['accuracy']:.1%} "
             f"| {gap:+.1f} | {_f(vote_gap, '+.1f')} |"
         )
-    return [*lines, ""]
+    return lines
+
+
+def by_dataset_section(
+    out: Path, records: Sequence[dict], config: dict, summary: Sequence[dict]
+) -> list[str]:
+    """The arms against the curve within each dataset (a run of more than one): the curve
+    drawn from that dataset's problems, the arms' ratios and accuracies from its summary."""
+    names = list(dict.fromkeys(r["dataset"] for r in records))
+    if len(names) < 2:
+        return []
+    lines = ["## Against the curve, by dataset", ""]
+    for name in names:
+        curve = best_of_n_curve(out, [r for r in records if r["dataset"] == name], config)
+        table = _gap_table(curve, [s for s in summary if s["dataset"] == name],
+                           curve[0]["arm"] if curve else "")  # fmt: skip
+        if not table:
+            continue
+        points = ", ".join(f"N = {r['n']} {r['correct']}/{r['problems']} at "
+                           f"{_f(r['token_ratio'], '.3f')} ×" for r in curve)  # fmt: skip
+        lines += [f"**{name}**: the curve {points}.", "", *table, ""]
+    return lines if len(lines) > 2 else []

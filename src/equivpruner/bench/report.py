@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .config import BenchError
-from .curve import CURVE_CSV, best_of_n_curve, curve_section, write_curve_csv
+from .curve import CURVE_CSV, best_of_n_curve, by_dataset_section, curve_section, write_curve_csv
 from .decompose import decomposition_section
 from .metrics import BOOTSTRAP_REPS, BOOTSTRAP_SEED, VANILLA, summarize, token_ratios
 from .paired import paired_section
@@ -323,6 +323,7 @@ def write_report(out_dir: str | Path) -> list[dict]:
         lines += ["Not in the tokens–accuracy plot (fewer problems than the others, so their "
                   "means are not comparable): " + ", ".join(unfinished) + ".", ""]  # fmt: skip
     lines += curve_section(curve, [r for r in rows if r["dataset"] == "all"])
+    lines += by_dataset_section(out, records, config, rows)
     lines += decomposition_section(config, by_arm)
     lines += paired_section(by_arm)
     failed = [r for r in records if r.get("status") != "ok"]

@@ -13,6 +13,7 @@ from equivpruner.bench.config import BenchConfig
 from equivpruner.bench.curve import (
     Prefixes,
     at_budget,
+    by_dataset_section,
     curve_rows,
     fixed_bon_arm,
     prefix_outcomes,
@@ -282,3 +283,13 @@ def test_report_sets_each_dataset_against_its_own_curve(tmp_path):
         narrow = next(r for r in rows if r["arm"] == "narrow" and r["dataset"] == name)
         line = next(x for x in part.splitlines() if x.startswith("| `narrow` |"))
         assert line.split("|")[2].strip() == f"{1 - narrow['token_reduction']:.3f}"
+
+
+def test_no_dataset_is_set_against_a_curve_it_does_not_have(tmp_path):
+    records = [
+        {"arm": "none", "id": i, "dataset": d, "status": "ok"} for i, d in (("a", "x"), ("b", "y"))
+    ]
+    summary = [{"dataset": d, "arm": "gate", "token_reduction": 0.5, "accuracy": 0.5,
+                "vote_accuracy": 0.5} for d in ("x", "y")]  # fmt: skip
+    config = {"search": "mcts", "arms": [{"name": "none"}, {"name": "gate"}]}
+    assert by_dataset_section(tmp_path, records, config, summary) == []

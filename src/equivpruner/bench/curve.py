@@ -259,7 +259,7 @@ def by_dataset_section(
     for name in names:
         curve = best_of_n_curve(out, [r for r in records if r["dataset"] == name], config)
         table = _gap_table(curve, [s for s in summary if s["dataset"] == name],
-                           curve[0]["arm"] if curve else "")  # fmt: skip
+                           curve[0]["arm"]) if curve else []  # fmt: skip
         if not table:
             continue
         points = ", ".join(f"N = {r['n']} {r['correct']}/{r['problems']} at "

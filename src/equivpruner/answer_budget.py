@@ -27,6 +27,7 @@ _UNBOUNDED = re.compile(r"\\(?:sum|prod|i+nt|oint|lim|bigcup|bigcap)(?![A-Za-z])
 _POWER = re.compile(r"\^|\*\*")
 _BINOMIAL = re.compile(r"\\[dt]?binom|\\choose")
 _DIGITS = re.compile(r"\d+")
+_LAST_NUMBER = re.compile(r"(\d+)$")
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|\\(?:[A-Za-z]+|.)?|.", re.S)  # a number, a command, a character
 _OPEN, _CLOSE = "([{", ")]}"
 
@@ -86,7 +87,7 @@ def _power(text: str) -> str | None:
         before = text[: found.start()].rstrip()
         if before[-1:] in _CLOSE and largest > MAX_GROUP_EXPONENT:
             return f"an exponent above {MAX_GROUP_EXPONENT} on a bracketed base"
-        base = re.search(r"(\d+)$", before)
+        base = _LAST_NUMBER.search(before)
         if base and largest * math.log10(max(int(base.group(1)), 2)) > MAX_POWER_DIGITS:
             return f"a power of more than {MAX_POWER_DIGITS} digits"
         if largest > MAX_EXPONENT:
@@ -97,7 +98,7 @@ def _power(text: str) -> str | None:
 def _factorial(text: str) -> str | None:
     for found in re.finditer(r"(?<!\\)!", text):  # `\!` is LaTeX's thin space, as in `1,\!000`
         before = text[: found.start()].rstrip()
-        number = re.search(r"(\d+)$", before)
+        number = _LAST_NUMBER.search(before)
         letter = re.search(r"(?<![\\A-Za-z])[A-Za-z]$", before)
         small = number is not None and int(number.group(1)) <= MAX_FACTORIAL
         if text[found.end() : found.end() + 1] == "!" or not (small or letter):

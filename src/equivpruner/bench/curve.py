@@ -88,17 +88,23 @@ def prefix_outcomes(tree, gold: str, k: int, problem_id: str = "") -> Prefixes:
     return Prefixes(problem_id, correct, tokens)
 
 
-def arm_prefixes(out: Path, records: Sequence[dict], arm: str, k: int) -> list[Prefixes]:
-    """Per ok problem of `arm` with a saved tree, its best-of-N outcomes for N = 1..k."""
+def arm_prefixes(
+    out: Path, records: Sequence[dict], arm: str, k: int, known: dict | None = None
+) -> list[Prefixes]:
+    """Per ok problem of `arm` with a saved tree, its best-of-N outcomes for N = 1..k
+    (`known`: outcomes already read, by (arm, k, problem); filled with those read here)."""
     from ..search import Tree
 
+    known = {} if known is None else known
     found = []
     for r in records:
         if r["arm"] != arm or r.get("status") != "ok" or not r.get("tree"):
             continue
-        path = out / r["tree"]
-        if path.is_file():
-            found.append(prefix_outcomes(Tree.load(path), r["gold"], k, r["id"]))
+        key, path = (arm, k, r["id"]), out / r["tree"]
+        if key not in known and path.is_file():
+            known[key] = prefix_outcomes(Tree.load(path), r["gold"], k, r["id"])
+        if key in known:
+            found.append(known[key])
     return found
 
 
@@ -131,13 +137,16 @@ def curve_rows(arm: str, prefixes: Sequence[Prefixes], vanilla: Sequence[dict]) 
     return rows
 
 
-def best_of_n_curve(out: Path, records: Sequence[dict], config: dict) -> list[dict]:
-    """The curve's rows (empty without a fixed-N best-of-N arm that has saved trees)."""
+def best_of_n_curve(
+    out: Path, records: Sequence[dict], config: dict, known: dict | None = None
+) -> list[dict]:
+    """The curve's rows (empty without a fixed-N best-of-N arm that has saved trees);
+    `known` as in `arm_prefixes`, so that a run's trees are read once."""
     found = fixed_bon_arm(config, records)
     if found is None:
         return []
     arm, k = found
-    prefixes = arm_prefixes(out, records, arm, k)
+    prefixes = arm_prefixes(out, records, arm, k, known)
     if not prefixes:
         return []
     rows = curve_rows(arm, prefixes, [r for r in records if r["arm"] == VANILLA])
@@ -248,16 +257,21 @@ def _gap_table(rows: Sequence[dict], summary: Sequence[dict], arm: str) -> list[
 
 
 def by_dataset_section(
-    out: Path, records: Sequence[dict], config: dict, summary: Sequence[dict]
+    out: Path,
+    records: Sequence[dict],
+    config: dict,
+    summary: Sequence[dict],
+    known: dict | None = None,
 ) -> list[str]:
     """The arms against the curve within each dataset (a run of more than one): the curve
-    drawn from that dataset's problems, the arms' ratios and accuracies from its summary."""
+    drawn from that dataset's problems, the arms' ratios and accuracies from its summary
+    (`known`: the curve's outcomes already read for the whole run)."""
     names = list(dict.fromkeys(r["dataset"] for r in records))
     if len(names) < 2:
         return []
     lines = ["## Against the curve, by dataset", ""]
     for name in names:
-        curve = best_of_n_curve(out, [r for r in records if r["dataset"] == name], config)
+        curve = best_of_n_curve(out, [r for r in records if r["dataset"] == name], config, known)
         table = _gap_table(curve, [s for s in summary if s["dataset"] == name],
                            curve[0]["arm"]) if curve else []  # fmt: skip
         if not table:

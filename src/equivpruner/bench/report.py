@@ -298,7 +298,8 @@ def write_report(out_dir: str | Path) -> list[dict]:
     add_vote_outcomes(out, records)
     rows = summary_rows(records, arms)
     write_csv(rows, out / "summary.csv")
-    curve = best_of_n_curve(out, records, config)
+    known: dict = {}  # the curve arm's outcomes, read once for the run and each dataset
+    curve = best_of_n_curve(out, records, config, known)
     if curve:
         write_curve_csv(curve, out / CURVE_CSV)
     from .plots import token_ratio_strip, tokens_vs_accuracy  # matplotlib: only when plotting
@@ -323,7 +324,7 @@ def write_report(out_dir: str | Path) -> list[dict]:
         lines += ["Not in the tokens–accuracy plot (fewer problems than the others, so their "
                   "means are not comparable): " + ", ".join(unfinished) + ".", ""]  # fmt: skip
     lines += curve_section(curve, [r for r in rows if r["dataset"] == "all"])
-    lines += by_dataset_section(out, records, config, rows)
+    lines += by_dataset_section(out, records, config, rows, known)
     lines += decomposition_section(config, by_arm)
     lines += paired_section(by_arm)
     failed = [r for r in records if r.get("status") != "ok"]

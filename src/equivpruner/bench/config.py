@@ -36,6 +36,7 @@ ARM_SETTINGS = (
     "prior_rule",
     "answer_rule",
     "vote_weights",
+    "arithmetic_check",
 )
 
 

@@ -140,6 +140,7 @@ def ok_record(job: Job, result) -> dict:
         ),
         "width_stops": dict(s.width_stops),
         "single_group_commits": s.single_group_commits,
+        "arithmetic_rejected": s.arithmetic_rejected,
         "budget_exhausted": bool(result.budget_exhausted),
         "tree": job.tree_path(),
     }

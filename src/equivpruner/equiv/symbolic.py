@@ -215,6 +215,32 @@ def analyse(text: str) -> StepFacts:
     return facts
 
 
+def stated_equalities(text: str) -> list[tuple[Fraction, Fraction]]:
+    """(computed, stated) for every expression of the step whose value the parser computed
+    exactly and that the step says equals a number (`72 * 1.2 = 86` gives (86.4, 86));
+    empty past the step's budget. Read the same way as the facts of `analyse`."""
+    out: list[tuple[Fraction, Fraction]] = []
+    try:
+        text = normalize_math(text[:MAX_STEP_CHARS])
+        if not may_state_facts(text):
+            return out
+        tokens = Lexer().run(_BULLET.sub(r"\1", text))
+    except OverBudget:
+        return out
+    for run in _split(tokens, "brk"):
+        parts = _split(run, "eq")
+        if len(parts) < 2:
+            continue
+        segs = _segments(parts)
+        for i, s in enumerate(segs):
+            if s.key is None or s.literal or s.value is None:
+                continue
+            stated = _claim(segs, i)
+            if stated is not None:
+                out.append((s.value, stated))
+    return out
+
+
 def _close(a: Fraction, b: Fraction) -> bool:
     return abs(a - b) <= _TOLERANCE * max(abs(a), abs(b))
 

@@ -48,6 +48,8 @@ class SearchConfig:
     share when a backend gives no log-probs).
     answer_rule: "path" answers with the committed path (MCTS) or best beam; "vote" by a
     vote over the tree's complete solutions weighted by `vote_weights` (`search.vote`).
+    arithmetic_check: discard sampled steps that state false arithmetic and draw on, and
+    leave solutions holding such a step out of votes (`search.check`).
     """
 
     algorithm: str = "mcts"
@@ -79,6 +81,7 @@ class SearchConfig:
     prior_rule: PriorRule = "empirical"
     answer_rule: str = "path"
     vote_weights: str = "count"
+    arithmetic_check: bool = False
 
     def __post_init__(self) -> None:
         self._check_choices()
@@ -173,8 +176,9 @@ def finish(env: SearchEnv, path_ids: list[int], exhausted: bool = False) -> Sear
     tree's solutions is recorded too (`meta["vote"]`); with `answer_rule="vote"` (MCTS and
     beam search) its winner's path is the one chosen."""
     tree = env.tree
-    vote = tree_vote(tree, env.protocol.final_answer, env.config.vote_weights)
-    tree.meta["vote"] = {"weights": env.config.vote_weights, **vote.to_dict()}
+    cfg = env.config
+    vote = tree_vote(tree, env.protocol.final_answer, cfg.vote_weights, cfg.arithmetic_check)
+    tree.meta["vote"] = {"weights": cfg.vote_weights, **vote.to_dict()}
     if env.config.answer_rule == "vote" and vote.node is not None:
         if env.config.algorithm in ("mcts", "beam"):
             path_ids = [n.id for n in tree.path_to(vote.node)]

@@ -2,7 +2,9 @@
 
 The baseline every tree search has to beat per generated token. With `adaptive_stop` it is
 Adaptive-Consistency (Aggarwal et al., 2023): solutions come one wave at a time and sampling
-stops once the Beta criterion on the vote counts is met (`search.width.answer_stop`).
+stops once the Beta criterion on the vote counts is met (`search.width.answer_stop`). With
+`arithmetic_check` the final vote leaves out solutions stating false arithmetic, unless every
+solution does (`search.check`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections import Counter
 from ..answers import canonical_answer, majority_vote
 from ..llm.base import GenerationParams, state_seed
 from .base import BudgetExhausted, SearchEnv, SearchResult, finish
+from .check import flawed_solution
 from .tree import Node
 from .width import CAP, answer_stop
 
@@ -36,6 +39,8 @@ class BestOfN:
             exhausted = True
         if not leaves:
             return finish(env, [], exhausted)
+        if env.config.arithmetic_check:
+            leaves = [n for n in leaves if not flawed_solution(env.tree, n)] or leaves
         answers = [env.protocol.final_answer(env.tree.steps_to(leaf)) for leaf in leaves]
         weights = None
         if env.config.weighted_vote:

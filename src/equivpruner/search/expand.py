@@ -14,6 +14,11 @@ sample when the gate closes; otherwise it goes on as the width rule says.
 
 Each expansion logs, per kept sample in generation order, whether it opened a new group and
 its confidence (`Node.expansion`): the rows the gate is fitted on.
+
+With the arithmetic check (`search.check`) a sample stating false arithmetic is discarded as
+it arrives (its tokens count): it is neither a child nor evidence for the width rule's stop
+or the gate, which reads the first sample kept; the expansion draws on up to W draws. A node
+all of whose draws were discarded is a dead end: its value becomes 0.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 from ..equiv.base import Context
 from ..llm.base import GenerationParams, state_seed
 from .base import BudgetExhausted, SearchEnv
+from .check import false_equalities
 from .gate import GATE, sample_features, step_kind
 from .pruning import Candidate, MergePolicy, merge_and_record, prune
 from .tree import Node
@@ -96,6 +102,7 @@ class Expander:
 
     def __init__(self, env: SearchEnv):
         self.env = env
+        self.rejected = 0  # samples the arithmetic check discarded in the last `sample` call
 
     def sample(
         self, node: Node, n: int, temperature: float, index: int = 0, prompt: str | None = None
@@ -120,11 +127,14 @@ class Expander:
         env.stats.record("expansion", completions)
         env.stats.siblings_generated += len(completions)
         depth = node.depth + 1
-        cands = []
+        cands, self.rejected = [], 0
         for c in completions:
             text = c.text.strip()
             if not text or (cfg.drop_truncated and c.finish_reason == "length"):
                 env.stats.truncated_dropped += bool(text)
+                continue
+            if cfg.arithmetic_check and false_equalities(text):
+                self.rejected += 1
                 continue
             terminal = env.protocol.is_terminal(text, c.finish_reason, depth)
             cands.append(
@@ -133,6 +143,7 @@ class Expander:
                     min_logprob=c.min_logprob, entropy=c.entropy,
                 )
             )  # fmt: skip
+        env.stats.arithmetic_rejected += self.rejected
         return cands
 
     def gate_closes(self, node: Node, first: list[Candidate]) -> bool:
@@ -146,15 +157,18 @@ class Expander:
         return env.gate.closes(raw, env.config.gate_threshold)
 
     def _sample_fixed(self, node: Node, cap: int, temperature: float):
-        """W samples at once; with a gate, the first alone and the rest only if it opens."""
+        """W samples at once; with a gate, the first alone and the rest only if it opens.
+        Returns the samples kept, the stop reason and how many the check discarded."""
         env = self.env
         if env.gate is None or cap <= 1:
-            return self.sample(node, cap, temperature), CAP
+            return self.sample(node, cap, temperature), CAP, self.rejected
         prompt = env.protocol.prompt(env.backend, env.question, env.tree.steps_to(node))
         first = self.sample(node, 1, temperature, prompt=prompt)
         if self.gate_closes(node, first):
-            return first, GATE
-        return first + self.sample(node, cap - 1, temperature, index=1, prompt=prompt), CAP
+            return first, GATE, 0
+        rejected = self.rejected
+        rest = self.sample(node, cap - 1, temperature, index=1, prompt=prompt)
+        return first + rest, CAP, rejected + self.rejected
 
     def expand(self, node: Node, n: int | None = None, temperature: float | None = None):
         """Sample, fold identical samples, score and prune (in the configured order), and
@@ -165,9 +179,9 @@ class Expander:
         if n is None and cfg.width_rule != "fixed":
             return self._expand_adaptive(node, cap, temp)
         if n is None:
-            cands, reason = self._sample_fixed(node, cap, temp)
+            cands, reason, rejected = self._sample_fixed(node, cap, temp)
         else:
-            cands, reason = self.sample(node, cap, temp), CAP
+            cands, reason, rejected = self.sample(node, cap, temp), CAP, self.rejected
         self.env.stats.expansions += 1
         node.expanded = True
         _priors(cands, cfg.prior_rule)
@@ -175,8 +189,9 @@ class Expander:
         self.env.stats.exact_duplicates += dupes
         kept = self._score_and_prune(node, distinct)
         taken = cap if reason == CAP else 1
-        self._record(node, taken, len(kept), reason, cands, _opened_by_groups(cands, kept))
-        return [self._attach(node, c) for c in kept]
+        opened = _opened_by_groups(cands, kept)
+        self._record(node, (taken, rejected), len(kept), reason, cands, opened)
+        return self._attach_all(node, kept, rejected)
 
     def _score_and_prune(self, node: Node, cands: list[Candidate]) -> list[Candidate]:
         env, cfg = self.env, self.env.config
@@ -203,25 +218,30 @@ class Expander:
         sibs = _Siblings(IncrementalGrouping(env.detector, context), stopper)
         env.stats.expansions += 1
         node.expanded = True
-        taken, reason = 0, None
+        taken, rejected, reason = 0, 0, None
         while reason is None:
-            first = taken == 0 and env.gate is not None  # the gate reads the first alone
+            # the gate reads the first sample kept, alone
+            first = taken == rejected and env.gate is not None
             wave = 1 if first else min(cfg.wave_size, cap - taken)
             cands = self.sample(node, wave, temperature, index=taken, prompt=prompt)
-            taken += wave
+            taken, rejected = taken + wave, rejected + self.rejected
+            if self.rejected and not cands:  # the check discarded the whole wave
+                reason = CAP if taken >= cap else None
+                continue
             with env.stats.timed("detector"):
                 opened = sibs.add(cands)
             sizes = sibs.group_sizes()
-            reason = width_stop(
-                cfg.width_rule, taken, cap, sizes, opened, cfg.min_width, cfg.unseen_mass
-            )
+            reason = CAP if taken >= cap else width_stop(
+                cfg.width_rule, taken - rejected, cap, sizes, opened, cfg.min_width,
+                cfg.unseen_mass,
+            )  # fmt: skip
             if reason is None and first and self.gate_closes(node, cands):
                 reason = GATE
         env.stats.phases["detector"].calls += 1
-        return self._finish_adaptive(node, sibs, taken, reason, steps)
+        return self._finish_adaptive(node, sibs, (taken, rejected), reason, steps)
 
     def _finish_adaptive(
-        self, node: Node, sibs: _Siblings, taken: int, reason: str, steps: list[str]
+        self, node: Node, sibs: _Siblings, draws: tuple[int, int], reason: str, steps: list[str]
     ) -> list[Node]:
         env, cfg = self.env, self.env.config
         _priors(sibs.samples, cfg.prior_rule)
@@ -234,20 +254,20 @@ class Expander:
         if cfg.prune_order == "before":
             self._score(steps, kept)
         env.stats.siblings_kept += len(kept)
-        self._record(node, taken, len(kept), reason, sibs.samples, sibs.opened)
-        return [self._attach(node, c) for c in kept]
+        self._record(node, draws, len(kept), reason, sibs.samples, sibs.opened)
+        return self._attach_all(node, kept, draws[1])
 
     def _record(
         self,
         node: Node,
-        samples: int,
+        draws: tuple[int, int],
         groups: int,
         reason: str,
         cands: list[Candidate],
         opened: list[int],
     ) -> None:
         node.expansion = {
-            "samples": samples,
+            "samples": draws[0],
             "groups": groups,
             "stop": reason,
             "opened": list(opened),
@@ -256,6 +276,8 @@ class Expander:
             "entropies": [c.entropy for c in cands],
             "kinds": [step_kind(c.text, c.terminal) for c in cands],
         }
+        if self.env.config.arithmetic_check:
+            node.expansion["rejected"] = draws[1]
         stops = self.env.stats.width_stops
         stops[reason] = stops.get(reason, 0) + 1
 
@@ -267,6 +289,13 @@ class Expander:
         )
         for c, v in zip(cands, values, strict=True):
             c.value = float(v)
+
+    def _attach_all(self, parent: Node, kept: list[Candidate], rejected: int) -> list[Node]:
+        """The survivors as children; a node whose every kept sample was discarded by the
+        arithmetic check is a dead end, valued 0 from now on."""
+        if not kept and rejected:
+            parent.value = 0.0
+        return [self._attach(parent, c) for c in kept]
 
     def _attach(self, parent: Node, c: Candidate) -> Node:
         return self.env.tree.add_child(

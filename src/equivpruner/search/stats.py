@@ -30,6 +30,7 @@ class SearchStats:
     siblings_kept: int = 0
     exact_duplicates: int = 0
     truncated_dropped: int = 0
+    arithmetic_rejected: int = 0  # samples discarded by the arithmetic check
     detector_pairs: int = 0
     merged_by_stage: dict[str, int] = field(default_factory=dict)
     width_stops: dict[str, int] = field(default_factory=dict)  # expansions per stop reason

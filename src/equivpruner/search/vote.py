@@ -9,8 +9,10 @@ path. Weights (`SearchConfig.vote_weights`):
 - `visits`: the node's MCTS visits;
 - `value`: the node's value (backed-up mean when visited, else its own score).
 
-When every weight is zero (e.g. visits in a beam search), each solution counts once. The vote
-costs no tokens: it reads what the search already generated.
+When every weight is zero (e.g. visits in a beam search), each solution counts once. With
+`check` (the arithmetic check, `search.check`) solutions holding a step that states false
+arithmetic are left out, unless every solution holds one. The vote costs no tokens: it reads
+what the search already generated.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..answers import canonical_answer, majority_vote
+from .check import flawed_solution
 from .tree import Node, Tree
 
 VOTE_WEIGHTS: tuple[str, ...] = ("count", "groups", "visits", "value")
@@ -65,9 +68,12 @@ def tree_vote(
     tree: Tree,
     final_answer: Callable[[Sequence[str]], str | None],
     weights: str = "count",
+    check: bool = False,
 ) -> TreeVote:
     """Vote over the tree's complete solutions; `final_answer(steps)` reads an answer."""
     leaves = complete_solutions(tree)
+    if check:
+        leaves = [n for n in leaves if not flawed_solution(tree, n)] or leaves
     answers = [final_answer(tree.steps_to(n)) for n in leaves]
     votes = [_weight(n, weights) for n in leaves]
     if not any(votes):

@@ -49,6 +49,7 @@ WHOLE_SETTINGS = {
     "width": 1, "simulations": 1, "beam_width": 1, "n_samples": 1, "max_depth": 1,
     "max_step_tokens": 1, "concurrency": 1, "block": 1, "min_width": 1, "wave_size": 1,
 }  # fmt: skip
+BOOL_SETTINGS = ("single_group_commit", "adaptive_stop", "arithmetic_check")
 SEARCHES = ("mcts", "beam", "bon", "greedy", "sampled")
 VALUE_NAMES = ("selfeval", "rollout", "prm", "prm-http", "constant")
 
@@ -169,6 +170,10 @@ def _arms(value) -> list[dict]:
             check_whole(f"arm {arm['name']!r}: {key}", arm[key], WHOLE_SETTINGS[key])
         if "search" in arm:
             check_search(arm["search"])
+        for key in sorted(arm.keys() & set(BOOL_SETTINGS)):
+            if not isinstance(arm[key], bool):
+                name, value = arm["name"], arm[key]
+                raise BenchError(f"arm {name!r}: {key} must be true or false, got {value!r}")
         out.append(arm)
     return out
 

@@ -173,6 +173,7 @@ def solve_cmd(
     prior: o.PriorRuleOpt = o.PRIOR_EMPIRICAL,
     answer_rule: o.AnswerRuleOpt = o.ANSWER_PATH,
     vote_weights: o.VoteWeightsOpt = o.VOTE_COUNT,
+    arithmetic_check: o.ArithmeticCheck = _D.arithmetic_check,
     token_budget: o.TokenBudget = None,
     threads: o.Threads = None,
     n_ctx: o.NCtx = None,
@@ -210,6 +211,7 @@ def solve_cmd(
             stop_detector=stop_detector.value if stop_detector else None,
             branch_gate=branch_gate, gate_threshold=gate_threshold, prior_rule=prior.value,
             answer_rule=answer_rule.value, vote_weights=vote_weights.value,
+            arithmetic_check=arithmetic_check,
         )  # fmt: skip
         protocol = _protocol(max_depth, max_step_tokens, system_prompt, step_delimiter)
         job = _job(ctx, model, search.value, pruner.value, value, config, protocol, threads, n_ctx,

@@ -189,6 +189,11 @@ SingleGroupCommit = Annotated[
     opt(ADAPTIVE, "--single-group-commit/--no-single-group-commit",
                  help="MCTS: commit at once when an expansion left one group."),
 ]  # fmt: skip
+ArithmeticCheck = Annotated[
+    bool,
+    opt(SEARCH, "--arithmetic-check/--no-arithmetic-check",
+                 help="Discard sampled steps whose stated arithmetic is false; votes skip them."),
+]  # fmt: skip
 AdaptiveStop = Annotated[
     bool, opt(ADAPTIVE, "--adaptive-stop", help="Best-of-N: stop sampling once the vote is sure.")
 ]

@@ -114,9 +114,11 @@ def report(out: Path, curve_arm: str, k: int) -> list[str]:
     lines = ["| N | plain vote | checked vote | tokens × vanilla |", "|---|---:|---:|---:|"]
     lines += [f"| {p.n} | {p.plain} | {p.checked} | {p.tokens / vanilla_tokens:.3f} |"
               for p in points]  # fmt: skip
-    lines += ["", "| arm | problems | tokens × vanilla | path | vote | checked vote "
-              "| curve at budget (plain) | (checked) | flawed solutions right / all "
-              "| others right / all |", "|---|---:|---:|---:|---:|---:|---|---|---|---|"]  # fmt: skip
+    header = (
+        "| arm | problems | tokens × vanilla | path | vote | checked vote | curve at budget "
+        "(plain) | (checked) | flawed solutions right / all | others right / all |"
+    )
+    lines += ["", header, "|---|---:|---:|---:|---:|---:|---|---|---|---|"]
     arms = list(dict.fromkeys(r["arm"] for r in records))
     for arm in arms:
         row = arm_row(out, [r for r in records if r["id"] in base], arm)

@@ -194,20 +194,28 @@ def _boxed(raw: str, spent: Lexer) -> tuple:
     return ("text", normalize(raw))
 
 
+def _chains(text: str, lexer: Lexer) -> list[list[_Seg]] | None:
+    """The step's chains of `=`-separated segments, one per line or sentence that states an
+    equality (None when it states no facts at all); OverBudget past the lexer's steps."""
+    text = normalize_math(text[:MAX_STEP_CHARS])
+    if not may_state_facts(text):
+        return None
+    tokens = lexer.run(_BULLET.sub(r"\1", text))
+    parts = [_split(run, "eq") for run in _split(tokens, "brk")]
+    return [_segments(p) for p in parts if len(p) >= 2]
+
+
 def analyse(text: str) -> StepFacts:
     """The facts of one step (an incomplete, empty result past the lexer's step budget)."""
     lexer = Lexer()
     complete = len(text) <= MAX_STEP_CHARS and _UNREAD.search(text[:MAX_STEP_CHARS]) is None
     facts = StepFacts(complete=complete)
     try:
-        text = normalize_math(text[:MAX_STEP_CHARS])
-        if not may_state_facts(text):
+        chains = _chains(text, lexer)
+        if chains is None:
             return facts
-        tokens = lexer.run(_BULLET.sub(r"\1", text))
-        for run in _split(tokens, "brk"):
-            parts = _split(run, "eq")
-            if len(parts) >= 2:
-                _chain(_segments(parts), facts)
+        for segs in chains:
+            _chain(segs, facts)
         if lexer.boxed is not None:
             facts.boxed = _boxed(lexer.boxed, lexer)
     except OverBudget:
@@ -217,25 +225,16 @@ def analyse(text: str) -> StepFacts:
 
 def stated_equalities(text: str) -> list[tuple[Fraction, Fraction]]:
     """(computed, stated) for every expression of the step whose value the parser computed
-    exactly and that the step says equals a number (`72 * 1.2 = 86` gives (86.4, 86));
-    empty past the step's budget. Read the same way as the facts of `analyse`."""
-    out: list[tuple[Fraction, Fraction]] = []
+    exactly and that the step says equals a number (`72 * 1.2 = 86` gives (86.4, 86)), read
+    as `analyse` reads claims; empty past the step's budget."""
     try:
-        text = normalize_math(text[:MAX_STEP_CHARS])
-        if not may_state_facts(text):
-            return out
-        tokens = Lexer().run(_BULLET.sub(r"\1", text))
+        chains = _chains(text, Lexer()) or []
     except OverBudget:
-        return out
-    for run in _split(tokens, "brk"):
-        parts = _split(run, "eq")
-        if len(parts) < 2:
-            continue
-        segs = _segments(parts)
+        return []
+    out = []
+    for segs in chains:
         for i, s in enumerate(segs):
-            if s.key is None or s.literal or s.value is None:
-                continue
-            stated = _claim(segs, i)
+            stated = None if s.key is None or s.literal or s.value is None else _claim(segs, i)
             if stated is not None:
                 out.append((s.value, stated))
     return out

@@ -3,6 +3,7 @@ and best-of-N do with a step that states one (scripted policy)."""
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
 
 import pytest
@@ -16,6 +17,7 @@ from equivpruner.search.vote import tree_vote
 from equivpruner.steps import StepProtocol
 from equivpruner.value.base import ConstantValue
 
+from .cli_helpers import cli
 from .helpers import NeverDetector
 from .test_confidence import ConfidentBackend
 from .test_gate import AlwaysDetector
@@ -200,3 +202,15 @@ def test_bench_arms_take_the_check_as_true_or_false():
 )
 def test_hostile_steps_are_read_within_the_parser_budget(text):
     assert false_equalities(text) in (0, 1)  # counted operations, no exception, no hang
+
+
+def test_solve_arithmetic_check_reaches_the_search_and_says_what_it_discarded():
+    args = ["solve", "--search", "mcts", "--width", "3", "--simulations", "1", "-v"]
+    result = cli(*args, "--arithmetic-check", "--json", Q, backend=ScriptedBackend(SCRIPT))
+    assert result.exit_code == 0, result.output
+    assert "expansion of node 0 (depth 1): 3 samples, 1 group, " in result.stderr
+    assert "2 discarded by the arithmetic check" in result.stderr
+    record = json.loads(result.stdout)
+    assert record["answer"] == "12" and record["search"]["arithmetic_check"] is True
+    plain = cli(*args, Q, backend=ScriptedBackend(SCRIPT))
+    assert "discarded" not in plain.stderr

@@ -146,3 +146,4 @@ def test_expansion_records_reach_the_viewer():
     assert data["nodes"][1]["expansion"] is None
     js = resources.files("equivpruner.viz").joinpath("viewer.js").read_text(encoding="utf-8")
     assert "n.expansion" in js and "stopped by" in js
+    assert "e.rejected" in js and "arithmetic check" in js  # the check's discarded samples

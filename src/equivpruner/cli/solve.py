@@ -106,6 +106,8 @@ class Display:
             info = data.get("expansion") or {}
             what = ", ".join(plural(info[k], k[:-1]) for k in ("samples", "groups") if k in info)
             stop = f", stopped: {info['stop']}" if info.get("stop") else ""
+            if info.get("rejected"):
+                what += f", {info['rejected']} discarded by the arithmetic check"
             self._print(
                 f"expansion of node {data['parent']} (depth {data['depth']}): {what}{stop}"
             )

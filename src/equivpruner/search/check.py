@@ -2,12 +2,12 @@
 
 A small policy often writes a right plan with a wrong sum (`60 + 180 + 54 = 304`); the chain
 that follows is almost always wrong (on vanilla MCTS's dev trees of issue #24, 93 of the 96
-complete solutions holding such a step were wrong, against 147 of the 298 others). The check reads every
-equality a step states with `equiv.symbolic` (parsed safely, never evaluated as code) and
-calls it false when the left side, computed exactly, is not the stated number: not within
-0.5 % of it, and not within half a unit of the stated number's last decimal place (so
-`10 / 3 = 3.33` and `30 / 13.5 = 2` pass as rounding). Anything the parser does not read
-passes: the check only ever speaks against a step it has read.
+complete solutions holding such a step were wrong, against 147 of the 298 others). The
+check reads every equality a step states with `equiv.symbolic` (parsed safely, never
+evaluated as code) and calls it false when the left side, computed exactly, is not the
+stated number: not within 0.5 % of it, and not within half a unit of the stated number's
+last decimal place (so `10 / 3 = 3.33` and `30 / 13.5 = 2` pass as rounding). Anything the
+parser does not read passes: the check only ever speaks against a step it has read.
 
 With `SearchConfig.arithmetic_check`, expansion discards a sampled step that states false
 arithmetic (its tokens still count) and draws on, and the tree vote leaves out solutions

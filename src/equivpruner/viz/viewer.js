@@ -175,6 +175,10 @@
       const e = n.expansion;
       out.push(chip("expansion", e.samples + " sampled → " + e.groups + " kept",
         "its expansion: samples taken, groups kept, stopped by " + e.stop));
+      if (e.rejected) {
+        out.push(chip("rejected", e.rejected + " discarded",
+          "samples discarded by the arithmetic check (a stated equality was false)"));
+      }
     }
     return out;
   }

@@ -214,3 +214,18 @@ def test_solve_arithmetic_check_reaches_the_search_and_says_what_it_discarded():
     assert record["answer"] == "12" and record["search"]["arithmetic_check"] is True
     plain = cli(*args, Q, backend=ScriptedBackend(SCRIPT))
     assert "discarded" not in plain.stderr
+
+
+def test_with_fixed_width_the_gate_also_reads_the_first_sample_kept():
+    always = BranchGate(["mean_logprob"], [0.0, 0.0], [0.0], [1.0], 1.0)  # closes at once
+    backend = ConfidentBackend(SCRIPT, lambda text: -0.1)
+    checked = search(SearchConfig(width=3, simulations=1, arithmetic_check=True),
+                     backend=backend, gate=always)  # fmt: skip
+    exp = checked.tree.root.expansion
+    assert (exp["samples"], exp["rejected"], exp["stop"]) == (2, 1, GATE)
+    assert [n.text for n in checked.tree.children(checked.tree.root)] == ["So 3 * 4 = 12."]
+    never = BranchGate(["mean_logprob"], [0.0, 0.0], [0.0], [1.0], 0.0)  # stays open
+    opened = search(SearchConfig(width=3, simulations=1, arithmetic_check=True),
+                    backend=ConfidentBackend(SCRIPT, lambda t: -0.1), gate=never)  # fmt: skip
+    exp = opened.tree.root.expansion
+    assert (exp["samples"], exp["rejected"], exp["stop"]) == (3, 2, "cap")

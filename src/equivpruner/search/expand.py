@@ -157,18 +157,23 @@ class Expander:
         return env.gate.closes(raw, env.config.gate_threshold)
 
     def _sample_fixed(self, node: Node, cap: int, temperature: float):
-        """W samples at once; with a gate, the first alone and the rest only if it opens.
-        Returns the samples kept, the stop reason and how many the check discarded."""
+        """W samples at once; with a gate, the first kept alone and the rest only if it
+        opens. Returns the samples kept, the stop reason, and (draws, draws discarded)."""
         env = self.env
         if env.gate is None or cap <= 1:
-            return self.sample(node, cap, temperature), CAP, self.rejected
+            return self.sample(node, cap, temperature), CAP, (cap, self.rejected)
         prompt = env.protocol.prompt(env.backend, env.question, env.tree.steps_to(node))
         first = self.sample(node, 1, temperature, prompt=prompt)
+        taken, rejected = 1, self.rejected
+        while not first and self.rejected and taken < cap:  # the gate reads the first kept
+            first = self.sample(node, 1, temperature, index=taken, prompt=prompt)
+            taken, rejected = taken + 1, rejected + self.rejected
         if self.gate_closes(node, first):
-            return first, GATE, 0
-        rejected = self.rejected
-        rest = self.sample(node, cap - 1, temperature, index=1, prompt=prompt)
-        return first + rest, CAP, rejected + self.rejected
+            return first, GATE, (taken, rejected)
+        if taken < cap:
+            first += self.sample(node, cap - taken, temperature, index=taken, prompt=prompt)
+            rejected += self.rejected
+        return first, CAP, (cap, rejected)
 
     def expand(self, node: Node, n: int | None = None, temperature: float | None = None):
         """Sample, fold identical samples, score and prune (in the configured order), and
@@ -179,19 +184,18 @@ class Expander:
         if n is None and cfg.width_rule != "fixed":
             return self._expand_adaptive(node, cap, temp)
         if n is None:
-            cands, reason, rejected = self._sample_fixed(node, cap, temp)
+            cands, reason, draws = self._sample_fixed(node, cap, temp)
         else:
-            cands, reason, rejected = self.sample(node, cap, temp), CAP, self.rejected
+            cands, reason, draws = self.sample(node, cap, temp), CAP, (cap, self.rejected)
         self.env.stats.expansions += 1
         node.expanded = True
         _priors(cands, cfg.prior_rule)
         distinct, dupes = _fold_identical(cands)
         self.env.stats.exact_duplicates += dupes
         kept = self._score_and_prune(node, distinct)
-        taken = cap if reason == CAP else 1
         opened = _opened_by_groups(cands, kept)
-        self._record(node, (taken, rejected), len(kept), reason, cands, opened)
-        return self._attach_all(node, kept, rejected)
+        self._record(node, draws, len(kept), reason, cands, opened)
+        return self._attach_all(node, kept, draws[1])
 
     def _score_and_prune(self, node: Node, cands: list[Candidate]) -> list[Candidate]:
         env, cfg = self.env, self.env.config

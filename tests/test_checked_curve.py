@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from equivpruner.bench.store import read_results
 from equivpruner.search import Tree
 
 from .bench_scripts import load_script
@@ -52,3 +54,16 @@ def test_arm_rows_count_rules_and_flaws(tmp_path):
     assert lines[2] == "| 1 | 0 | 0 | 0.083 |" and lines[4] == "| 3 | 0 | 1 | 0.500 |"
     assert any(line.startswith("| `bon3` | 1 | 0.500 | 0 | 0 | 1 | 0 (N = 3) | 1 (N = 3) |")
                for line in lines)  # fmt: skip
+
+
+def test_the_checks_verdicts_on_the_committed_dev_trees_stay_as_measured():
+    """RESULTS §18 and the second confirmation run (`confirm-b-40.yaml`, declared with this
+    check) rest on these verdicts: a change to what counts as false arithmetic changes the
+    arm mid-run. Change the check only with a new arm name and a new declaration."""
+    out = Path(__file__).resolve().parents[1] / "benchmarks" / "runs" / "adaptive-40b"
+    records = list(read_results(out / "results.jsonl").values())
+    row = cc.arm_row(out, records, "none")
+    assert (row.flawed_right, row.flawed_wrong, row.clean_right, row.clean_wrong) == (
+        3, 93, 151, 147,
+    )  # fmt: skip
+    assert (row.path, row.vote, row.checked_vote) == (15, 18, 19)

@@ -39,6 +39,9 @@ final_answer = StepProtocol().final_answer
         ("2/3 = 0.67", 0),
         ("30/13.5 = 2 years", 0),  # rounded to a whole number
         ("20% of 50 = 10", 0),
+        ("\\left( \\frac{12}{20} \\right) \\times 100 = 60\\%", 0),  # a per cent, as written
+        ("12 / 20 = 60%", 0),
+        ("12 / 20 \\times 100 = 70\\%", 1),
         ("6 dozen = 6 \\times 12 = 72", 0),
         ("2 hours = 120 minutes", 0),  # a conversion, not arithmetic the parser reads
         ("x + 5 = 12", 0),  # an unknown: nothing computed

@@ -6,8 +6,9 @@ complete solutions holding such a step were wrong, against 147 of the 298 others
 check reads every equality a step states with `equiv.symbolic` (parsed safely, never
 evaluated as code) and calls it false when the left side, computed exactly, is not the
 stated number: not within 0.5 % of it, and not within half a unit of the stated number's
-last decimal place (so `10 / 3 = 3.33` and `30 / 13.5 = 2` pass as rounding). Anything the
-parser does not read passes: the check only ever speaks against a step it has read.
+last decimal place (so `10 / 3 = 3.33` and `30 / 13.5 = 2` pass as rounding), and not the
+stated number read as a per cent (`12 / 20 × 100 = 60%`). Anything the parser does not read
+passes: the check only ever speaks against a step it has read.
 
 With `SearchConfig.arithmetic_check`, expansion discards a sampled step that states false
 arithmetic (its tokens still count) and draws on, and the tree vote leaves out solutions
@@ -33,12 +34,17 @@ def _decimals(x: Fraction) -> int | None:
     return None
 
 
-def consistent(computed: Fraction, stated: Fraction) -> bool:
-    """Whether `stated` is `computed` or a rounding of it."""
+def _rounds_to(computed: Fraction, stated: Fraction) -> bool:
     if abs(computed - stated) <= RELATIVE_TOLERANCE * max(abs(computed), abs(stated)):
         return True
     d = _decimals(stated)
     return d is not None and abs(computed - stated) <= Fraction(1, 2 * 10**d)
+
+
+def consistent(computed: Fraction, stated: Fraction) -> bool:
+    """Whether `stated` is `computed` or a rounding of it, read as a number or as a per cent
+    (`12 / 20 × 100 = 60%`: the parser reads 60% as 0.6, the writer meant 60)."""
+    return _rounds_to(computed, stated) or _rounds_to(computed, stated * 100)
 
 
 def false_equalities(text: str) -> int:

@@ -1,8 +1,8 @@
 """The arithmetic check: a verifier that needs no model.
 
 A small policy often writes a right plan with a wrong sum (`60 + 180 + 54 = 304`); the chain
-that follows is almost always wrong (on vanilla MCTS's dev trees of issue #24, 93 of the 96
-complete solutions holding such a step were wrong, against 147 of the 298 others). The
+that follows is almost always wrong (on vanilla MCTS's dev trees of issue #24, all 93
+complete solutions holding such a step were wrong, against 147 of the 301 others). The
 check reads every equality a step states with `equiv.symbolic` (parsed safely, never
 evaluated as code) and calls it false when the left side, computed exactly, is not the
 stated number: not within 0.5 % of it, and not within half a unit of the stated number's

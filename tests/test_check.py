@@ -232,3 +232,17 @@ def test_with_fixed_width_the_gate_also_reads_the_first_sample_kept():
                     backend=ConfidentBackend(SCRIPT, lambda t: -0.1), gate=never)  # fmt: skip
     exp = opened.tree.root.expansion
     assert (exp["samples"], exp["rejected"], exp["stop"]) == (3, 2, "cap")
+
+
+def test_a_sampled_chain_redraws_a_false_step_and_greedy_keeps_its_only_one():
+    sampled = search(SearchConfig(algorithm="sampled", width=3, arithmetic_check=True))
+    assert sampled.steps == ["So 3 * 4 = 12.", "\\boxed{12}"]
+    exp = sampled.tree.root.expansion
+    assert (exp["samples"], exp["rejected"]) == (2, 1)
+    greedy = search(SearchConfig(algorithm="greedy", width=3, arithmetic_check=True))
+    assert greedy.steps == ["So 3 * 4 = 13.", "\\boxed{13}"]  # a redraw would be the same
+    assert greedy.stats.arithmetic_rejected == 0
+    every_draw_false = {"": ["So 3 * 4 = 13."]}
+    dead = search(SearchConfig(algorithm="sampled", width=3, arithmetic_check=True),
+                  script=every_draw_false)  # fmt: skip
+    assert dead.answer is None and dead.tree.root.expansion["samples"] == 3

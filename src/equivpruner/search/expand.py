@@ -17,8 +17,9 @@ its confidence (`Node.expansion`): the rows the gate is fitted on.
 
 With the arithmetic check (`search.check`) a sample stating false arithmetic is discarded as
 it arrives (its tokens count): it is neither a child nor evidence for the width rule's stop
-or the gate, which reads the first sample kept; the expansion draws on up to W draws. A node
-all of whose draws were discarded is a dead end: its value becomes 0.
+or the gate, which reads the first sample kept; the expansion draws on up to W draws (a
+chain's single next step too). A node all of whose draws were discarded is a dead end: its
+value becomes 0. At temperature 0 nothing is discarded: a redraw would be the same step.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ class Expander:
             if not text or (cfg.drop_truncated and c.finish_reason == "length"):
                 env.stats.truncated_dropped += bool(text)
                 continue
-            if cfg.arithmetic_check and false_equalities(text):
+            if cfg.arithmetic_check and temperature > 0 and false_equalities(text):
                 self.rejected += 1
                 continue
             terminal = env.protocol.is_terminal(text, c.finish_reason, depth)
@@ -175,6 +176,16 @@ class Expander:
             rejected += self.rejected
         return first, CAP, (cap, rejected)
 
+    def _sample_n(self, node: Node, n: int, temperature: float):
+        """`n` samples (a chain's next step); while the check discards them all, single draws
+        go on, up to W draws in all."""
+        cands = self.sample(node, n, temperature)
+        taken, rejected = n, self.rejected
+        while not cands and self.rejected and taken < self.env.config.width:
+            cands = self.sample(node, 1, temperature, index=taken)
+            taken, rejected = taken + 1, rejected + self.rejected
+        return cands, CAP, (taken, rejected)
+
     def expand(self, node: Node, n: int | None = None, temperature: float | None = None):
         """Sample, fold identical samples, score and prune (in the configured order), and
         attach the survivors as children of `node`. Returns the new children."""
@@ -186,7 +197,7 @@ class Expander:
         if n is None:
             cands, reason, draws = self._sample_fixed(node, cap, temp)
         else:
-            cands, reason, draws = self.sample(node, cap, temp), CAP, (cap, self.rejected)
+            cands, reason, draws = self._sample_n(node, cap, temp)
         self.env.stats.expansions += 1
         node.expanded = True
         _priors(cands, cfg.prior_rule)

@@ -22,7 +22,7 @@ from equivpruner.bench.metrics import VANILLA
 from equivpruner.bench.store import RESULTS, read_results
 from equivpruner.search import Tree
 from equivpruner.search.best_of_n import vote_choice
-from equivpruner.search.check import flawed_solution
+from equivpruner.search.check import checked_solutions, flawed_solution
 from equivpruner.search.vote import complete_solutions, tree_vote
 from equivpruner.steps import StepProtocol
 
@@ -60,13 +60,12 @@ def curve(trees: Sequence[tuple[Tree, str]], k: int) -> list[CurvePoint]:
     points = [CurvePoint(n, 0, 0, 0) for n in range(1, k + 1)]
     for tree, gold in trees:
         leaves = solutions(tree)
-        answers = [final_answer(tree.steps_to(leaf)) for leaf in leaves]
-        flawed = [flawed_solution(tree, leaf) for leaf in leaves]
+        answer = {leaf.id: final_answer(tree.steps_to(leaf)) for leaf in leaves}
         for p in points:
-            first = answers[: p.n]
-            if not first:
+            if not leaves:
                 continue
-            clean = [a for a, f in zip(first, flawed, strict=False) if not f] or first
+            first = [answer[leaf.id] for leaf in leaves[: p.n]]
+            clean = [answer[leaf.id] for leaf in checked_solutions(tree, leaves[: p.n])]
             p.plain += _right(first[vote_choice(first)], gold)
             p.checked += _right(clean[vote_choice(clean)], gold)
             p.tokens += sum(leaf.tokens for leaf in leaves[: p.n])

@@ -14,7 +14,7 @@ from collections import Counter
 from ..answers import canonical_answer, majority_vote
 from ..llm.base import GenerationParams, state_seed
 from .base import BudgetExhausted, SearchEnv, SearchResult, finish
-from .check import flawed_solution
+from .check import checked_solutions
 from .tree import Node
 from .width import CAP, answer_stop
 
@@ -40,7 +40,7 @@ class BestOfN:
         if not leaves:
             return finish(env, [], exhausted)
         if env.config.arithmetic_check:
-            leaves = [n for n in leaves if not flawed_solution(env.tree, n)] or leaves
+            leaves = checked_solutions(env.tree, leaves)
         answers = [env.protocol.final_answer(env.tree.steps_to(leaf)) for leaf in leaves]
         weights = None
         if env.config.weighted_vote:

@@ -55,3 +55,9 @@ def false_equalities(text: str) -> int:
 def flawed_solution(tree: Tree, node: Node) -> bool:
     """Whether a step on the path to `node` states false arithmetic."""
     return any(false_equalities(step) for step in tree.steps_to(node))
+
+
+def checked_solutions(tree: Tree, leaves: list[Node]) -> list[Node]:
+    """The solutions a checked vote counts: those without false arithmetic, or all of them
+    when every one has some."""
+    return [n for n in leaves if not flawed_solution(tree, n)] or leaves

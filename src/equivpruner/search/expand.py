@@ -164,11 +164,7 @@ class Expander:
         if env.gate is None or cap <= 1:
             return self.sample(node, cap, temperature), CAP, (cap, self.rejected)
         prompt = env.protocol.prompt(env.backend, env.question, env.tree.steps_to(node))
-        first = self.sample(node, 1, temperature, prompt=prompt)
-        taken, rejected = 1, self.rejected
-        while not first and self.rejected and taken < cap:  # the gate reads the first kept
-            first = self.sample(node, 1, temperature, index=taken, prompt=prompt)
-            taken, rejected = taken + 1, rejected + self.rejected
+        first, taken, rejected = self._until_kept(node, 1, cap, temperature, prompt)
         if self.gate_closes(node, first):
             return first, GATE, (taken, rejected)
         if taken < cap:
@@ -176,15 +172,17 @@ class Expander:
             rejected += self.rejected
         return first, CAP, (cap, rejected)
 
-    def _sample_n(self, node: Node, n: int, temperature: float):
-        """`n` samples (a chain's next step); while the check discards them all, single draws
-        go on, up to W draws in all."""
-        cands = self.sample(node, n, temperature)
+    def _until_kept(
+        self, node: Node, n: int, limit: int, temperature: float, prompt: str | None = None
+    ) -> tuple[list[Candidate], int, int]:
+        """`n` samples; while the check discards them all, single draws go on, up to `limit`
+        draws in all. Returns the samples kept, the draws, and the draws discarded."""
+        cands = self.sample(node, n, temperature, prompt=prompt)
         taken, rejected = n, self.rejected
-        while not cands and self.rejected and taken < self.env.config.width:
-            cands = self.sample(node, 1, temperature, index=taken)
+        while not cands and self.rejected and taken < limit:
+            cands = self.sample(node, 1, temperature, index=taken, prompt=prompt)
             taken, rejected = taken + 1, rejected + self.rejected
-        return cands, CAP, (taken, rejected)
+        return cands, taken, rejected
 
     def expand(self, node: Node, n: int | None = None, temperature: float | None = None):
         """Sample, fold identical samples, score and prune (in the configured order), and
@@ -197,7 +195,8 @@ class Expander:
         if n is None:
             cands, reason, draws = self._sample_fixed(node, cap, temp)
         else:
-            cands, reason, draws = self._sample_n(node, cap, temp)
+            cands, taken, rejected = self._until_kept(node, cap, cfg.width, temp)
+            reason, draws = CAP, (taken, rejected)  # a chain's next step: W draws at most
         self.env.stats.expansions += 1
         node.expanded = True
         _priors(cands, cfg.prior_rule)

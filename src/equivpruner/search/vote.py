@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..answers import canonical_answer, majority_vote
-from .check import flawed_solution
+from .check import checked_solutions
 from .tree import Node, Tree
 
 VOTE_WEIGHTS: tuple[str, ...] = ("count", "groups", "visits", "value")
@@ -73,7 +73,7 @@ def tree_vote(
     """Vote over the tree's complete solutions; `final_answer(steps)` reads an answer."""
     leaves = complete_solutions(tree)
     if check:
-        leaves = [n for n in leaves if not flawed_solution(tree, n)] or leaves
+        leaves = checked_solutions(tree, leaves)
     answers = [final_answer(tree.steps_to(n)) for n in leaves]
     votes = [_weight(n, weights) for n in leaves]
     if not any(votes):

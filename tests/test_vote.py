@@ -100,7 +100,7 @@ def test_search_answers_by_vote_when_asked(algorithm, tmp_path):
 
 def test_report_gives_accuracy_under_both_rules(tmp_path):
     from equivpruner.bench.metrics import summarize
-    from equivpruner.bench.report import add_vote_outcomes
+    from equivpruner.bench.report import add_tree_outcomes
 
     records = []
     for arm, answer in (("none", "5"), ("cascade", "5")):
@@ -116,10 +116,40 @@ def test_report_gives_accuracy_under_both_rules(tmp_path):
             "generated_tokens": 10, "wall_seconds": 1.0, "detector_seconds": 0.0,
             "siblings_kept": 1, "expansions": 1, "value_calls": 0,
         })  # fmt: skip
-    add_vote_outcomes(tmp_path, records)
+    add_tree_outcomes(tmp_path, records)
     assert [r["vote_correct"] for r in records] == [True, False]
+    assert [r["solutions"] for r in records] == [4, 4]  # the unfinished path is not one
+    assert [r["solution_found"] for r in records] == [True, True]  # the 7 is in both
     rows = {r["arm"]: r for r in summarize(records, ["none", "cascade"])}
     assert rows["none"]["accuracy"] == 0.0 and rows["none"]["vote_accuracy"] == 1.0
     assert rows["cascade"]["vote_accuracy"] == 0.0
     assert rows["cascade"]["vote_acc_diff"] == -1.0
     json.dumps(rows["none"])  # plain numbers
+
+
+def test_report_says_what_the_trees_found_and_what_was_chosen(tmp_path):
+    from equivpruner.bench.coverage import coverage, found_section
+    from equivpruner.bench.report import add_tree_outcomes
+
+    def record(pid: str, gold: str, correct: bool, tree: bool = True) -> dict:
+        if tree:
+            path = tmp_path / "trees" / "gate" / f"{pid}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            scripted_tree().save(path)
+        return {"arm": "gate", "id": pid, "gold": gold, "correct": correct, "status": "ok",
+                "tree": f"trees/gate/{pid}.json" if tree else None}  # fmt: skip
+
+    records = [
+        record("p1", "7", False),  # a 7 is in the tree, the path answered 5
+        record("p2", "5", True),
+        record("p3", "9", False),  # nothing right in the tree
+        record("p4", "5", True, tree=False),  # no saved tree: not counted
+    ]
+    add_tree_outcomes(tmp_path, records)
+    assert coverage(records) == {
+        "problems": 3, "solutions": 12, "found": 2, "path": 1, "vote": 1, "missed": 1,
+    }  # fmt: skip
+    lines = found_section({"gate": records, "empty": []})
+    assert "| `gate` | 3 | 4.0 | 2 | 1 | 1 | 1 |" in lines
+    assert not any("`empty`" in line for line in lines)
+    assert found_section({"none": []}) == []

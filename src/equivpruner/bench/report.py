@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from .config import BenchError
+from .coverage import found_section
 from .curve import CURVE_CSV, best_of_n_curve, by_dataset_section, curve_section, write_curve_csv
 from .decompose import decomposition_section
 from .metrics import BOOTSTRAP_REPS, BOOTSTRAP_SEED, VANILLA, summarize, token_ratios
@@ -116,26 +117,32 @@ def diff_cell(r: dict, prefix: str = "") -> str:
     return f"{pct(r[f'{prefix}acc_diff'], True)} [{lo}, {hi}]"
 
 
-def add_vote_outcomes(out: Path, records: Sequence[dict]) -> None:
-    """Set each ok record's `vote_correct`: whether the vote over its saved tree's complete
-    solutions matches the gold answer (the tree's recorded vote, else a `groups` vote: one
-    vote per sample a solution stands for, a count vote where nothing was merged; None
-    without a tree)."""
+def add_tree_outcomes(out: Path, records: Sequence[dict]) -> None:
+    """Read each ok record's saved tree and set `vote_correct` (whether the vote over its
+    complete solutions matches the gold answer: the tree's recorded vote, else a `groups`
+    vote, one vote per sample a solution stands for), `solutions` (its complete solutions)
+    and `solution_found` (whether one of them is right); None without a tree."""
     from ..answers import answers_match
     from ..search import Tree
-    from ..search.vote import tree_vote
+    from ..search.vote import complete_solutions, tree_vote
     from ..steps import StepProtocol
 
     final_answer = StepProtocol().final_answer
+
+    def right(answer: str | None, gold: str) -> bool:
+        return answer is not None and answers_match(answer, gold)
+
     for r in records:
         path = out / r["tree"] if r.get("status") == "ok" and r.get("tree") else None
         if path is None or not path.is_file():
-            r["vote_correct"] = None
+            r["vote_correct"] = r["solutions"] = r["solution_found"] = None
             continue
         tree = Tree.load(path)
         vote = tree.meta.get("vote") or tree_vote(tree, final_answer, "groups").to_dict()
-        answer = vote.get("answer")
-        r["vote_correct"] = answer is not None and answers_match(answer, r["gold"])
+        r["vote_correct"] = right(vote.get("answer"), r["gold"])
+        leaves = complete_solutions(tree)
+        r["solutions"] = len(leaves)
+        r["solution_found"] = any(right(final_answer(tree.steps_to(x)), r["gold"]) for x in leaves)
 
 
 def _summary_md(rows: Sequence[dict]) -> list[str]:
@@ -295,7 +302,7 @@ def write_report(out_dir: str | Path) -> list[dict]:
         raise BenchError(f"{out} has no results yet ({RESULTS} is missing or empty)")
     config = _load_config(out)
     arms = _arms(config, records)
-    add_vote_outcomes(out, records)
+    add_tree_outcomes(out, records)
     rows = summary_rows(records, arms)
     write_csv(rows, out / "summary.csv")
     known: dict = {}  # the curve arm's outcomes, read once for the run and each dataset
@@ -326,6 +333,7 @@ def write_report(out_dir: str | Path) -> list[dict]:
     lines += curve_section(curve, [r for r in rows if r["dataset"] == "all"])
     lines += by_dataset_section(out, records, config, rows, known)
     lines += decomposition_section(config, by_arm)
+    lines += found_section(by_arm)
     lines += paired_section(by_arm)
     failed = [r for r in records if r.get("status") != "ok"]
     if failed:

@@ -51,10 +51,6 @@ class ArmRow:
     clean_wrong: int
 
 
-def _right(answer: str | None, gold: str) -> bool:
-    return answer is not None and answers_match(answer, gold)
-
-
 def curve(trees: Sequence[tuple[Tree, str]], k: int) -> list[CurvePoint]:
     """Best-of-N for N = 1..k from the first N solutions of each best-of-K tree."""
     points = [CurvePoint(n, 0, 0, 0) for n in range(1, k + 1)]
@@ -66,8 +62,8 @@ def curve(trees: Sequence[tuple[Tree, str]], k: int) -> list[CurvePoint]:
                 continue
             first = [answer[leaf.id] for leaf in leaves[: p.n]]
             clean = [answer[leaf.id] for leaf in checked_solutions(tree, leaves[: p.n])]
-            p.plain += _right(first[vote_choice(first)], gold)
-            p.checked += _right(clean[vote_choice(clean)], gold)
+            p.plain += answers_match(first[vote_choice(first)], gold)
+            p.checked += answers_match(clean[vote_choice(clean)], gold)
             p.tokens += sum(leaf.tokens for leaf in leaves[: p.n])
     return points
 
@@ -83,10 +79,11 @@ def arm_row(out: Path, records: Sequence[dict], arm: str) -> ArmRow:
         row.problems += 1
         row.tokens += r["generated_tokens"]
         row.path += bool(r["correct"])
-        row.vote += _right(tree_vote(tree, final_answer, weights).answer, r["gold"])
-        row.checked_vote += _right(tree_vote(tree, final_answer, weights, True).answer, r["gold"])
+        checked = tree_vote(tree, final_answer, weights, True).answer
+        row.vote += answers_match(tree_vote(tree, final_answer, weights).answer, r["gold"])
+        row.checked_vote += answers_match(checked, r["gold"])
         for leaf in complete_solutions(tree):
-            right = _right(final_answer(tree.steps_to(leaf)), r["gold"])
+            right = answers_match(final_answer(tree.steps_to(leaf)), r["gold"])
             if flawed_solution(tree, leaf):
                 row.flawed_right += right
                 row.flawed_wrong += not right

@@ -128,10 +128,6 @@ def add_tree_outcomes(out: Path, records: Sequence[dict]) -> None:
     from ..steps import StepProtocol
 
     final_answer = StepProtocol().final_answer
-
-    def right(answer: str | None, gold: str) -> bool:
-        return answer is not None and answers_match(answer, gold)
-
     for r in records:
         path = out / r["tree"] if r.get("status") == "ok" and r.get("tree") else None
         if path is None or not path.is_file():
@@ -139,10 +135,12 @@ def add_tree_outcomes(out: Path, records: Sequence[dict]) -> None:
             continue
         tree = Tree.load(path)
         vote = tree.meta.get("vote") or tree_vote(tree, final_answer, "groups").to_dict()
-        r["vote_correct"] = right(vote.get("answer"), r["gold"])
+        r["vote_correct"] = answers_match(vote.get("answer"), r["gold"])
         leaves = complete_solutions(tree)
         r["solutions"] = len(leaves)
-        r["solution_found"] = any(right(final_answer(tree.steps_to(x)), r["gold"]) for x in leaves)
+        r["solution_found"] = any(
+            answers_match(final_answer(tree.steps_to(x)), r["gold"]) for x in leaves
+        )
 
 
 def _summary_md(rows: Sequence[dict]) -> list[str]:

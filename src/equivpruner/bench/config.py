@@ -50,7 +50,7 @@ WHOLE_SETTINGS = {
     "max_step_tokens": 1, "concurrency": 1, "block": 1, "min_width": 1, "wave_size": 1,
 }  # fmt: skip
 BOOL_SETTINGS = ("single_group_commit", "adaptive_stop", "arithmetic_check")
-SEARCHES = ("mcts", "beam", "bon", "greedy", "sampled")
+SEARCHES = ("mcts", "beam", "bon", "chains", "greedy", "sampled")
 VALUE_NAMES = ("selfeval", "rollout", "prm", "prm-http", "constant")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from ..search.gate import GATE
 from .metrics import _ok
 
-TREE_SEARCHES = ("mcts", "beam")
+TREE_SEARCHES = ("mcts", "beam", "chains")
 STEP_PHASE = "expansion"
 
 

@@ -244,6 +244,7 @@ SEARCH_SETTINGS = {
     "mcts": (("width", "width"), ("simulations", "simulations"), ("value", "value")),
     "beam": (("width", "width"), ("beam_width", "beam"), ("value", "value")),
     "bon": (("n_samples", "samples"),),
+    "chains": (("n_samples", "chains"), ("width", "draws per node")),
     "sampled": (),
     "greedy": (),
 }

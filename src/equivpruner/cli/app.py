@@ -232,7 +232,7 @@ def _job(ctx, model, search, pruner, value, config, protocol, threads, n_ctx, to
 
     backend = _backend(ctx, model, value, threads, n_ctx, tokenizer, timeout)
     detector = build_detector(pruner, backend)
-    if search not in ("greedy", "sampled"):  # a single path needs no value model
+    if search not in ("greedy", "sampled", "chains"):  # these need no value model
         value = build_value(value, backend, protocol)
     return Job(backend, search, detector, value, config, protocol)
 

@@ -171,7 +171,9 @@ def bench(
     config: Annotated[
         Path | None, typer.Option(help="YAML bench config; options given here override it.")
     ] = None,
-    search: Annotated[str | None, _opt("mcts, beam, bon, greedy, sampled.", _B.search)] = None,
+    search: Annotated[
+        str | None, _opt("mcts, beam, bon, chains, greedy, sampled.", _B.search)
+    ] = None,
     width: Annotated[int | None, _opt("Siblings sampled per expansion.", _B.width)] = None,
     simulations: Annotated[int | None, _opt("MCTS simulations per step.", _B.simulations)] = None,
     beam_width: Annotated[int | None, _opt("Beams kept.", _B.beam_width)] = None,

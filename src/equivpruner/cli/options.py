@@ -17,8 +17,9 @@ from ..search.base import PRIOR_RULES
 from ..search.vote import ANSWER_RULES, VOTE_WEIGHTS
 from ..search.width import WIDTH_RULES
 
-SEARCHES = ("greedy", "sampled", "mcts", "beam", "bon")
-SIBLING_SEARCHES = ("mcts", "beam")  # the searches that sample W siblings per expansion
+SEARCHES = ("greedy", "sampled", "mcts", "beam", "bon", "chains")
+# the searches that sample siblings and keep one per group of equivalent ones
+SIBLING_SEARCHES = ("mcts", "beam", "chains")
 KEEP_RULES = ("first", "prior", "value", "medoid")
 PRUNE_ORDERS = ("after", "before")
 VALUE_SPECS = "selfeval, rollout[:K], prm:MODEL, prm-http:URL, constant[:V]"
@@ -135,7 +136,7 @@ Value = Annotated[
 Width = Annotated[int, opt(SEARCH, min=1, help="Siblings sampled per expansion (W).")]
 Simulations = Annotated[int, opt(SEARCH, min=1, help="MCTS simulations per step (S).")]
 BeamWidth = Annotated[int, opt(SEARCH, min=1, help="Beams kept (B).")]
-Samples = Annotated[int, opt(SEARCH, min=1, help="Best-of-N samples (N).")]
+Samples = Annotated[int, opt(SEARCH, min=1, help="Best-of-N samples, or shared chains (N).")]
 Temperature = Annotated[float, opt(SEARCH, help="Sampling temperature, ≥ 0.", callback=real(0))]
 TopP = Annotated[
     float, opt(SEARCH, help="Nucleus sampling mass, in (0, 1].", callback=real(0, 1, True))

@@ -64,8 +64,9 @@ def _fold_identical(cands: list[Candidate]) -> tuple[list[Candidate], int]:
 
 
 @dataclass
-class _Siblings:
-    """The samples of one adaptive expansion: distinct texts grouped as they arrive."""
+class SiblingGroups:
+    """The samples of one node: distinct texts grouped as they arrive (an adaptive
+    expansion's, or the draws shared chains make at a node one at a time)."""
 
     grouper: IncrementalGrouping  # the merge detector's groups
     stopper: IncrementalGrouping | None = None  # the stop detector's (None: the merge's)
@@ -96,6 +97,15 @@ class _Siblings:
         """Samples per group of the grouping the stop decision reads."""
         groups = (self.stopper or self.grouper).groups
         return [sum(self.counts[i] for i in g) for g in groups]
+
+    def merge_group(self, text: str) -> int:
+        """The index of the merge detector's group that holds an added sample `text`."""
+        k = self.distinct[text]
+        return next(g for g, members in enumerate(self.grouper.groups) if k in members)
+
+    def merge_sizes(self) -> list[int]:
+        """Samples per group of the merge detector's grouping."""
+        return [sum(self.counts[i] for i in g) for g in self.grouper.groups]
 
 
 class Expander:
@@ -229,7 +239,7 @@ class Expander:
         stopper = None
         if env.stop_detector is not None:
             stopper = IncrementalGrouping(env.stop_detector, context)
-        sibs = _Siblings(IncrementalGrouping(env.detector, context), stopper)
+        sibs = SiblingGroups(IncrementalGrouping(env.detector, context), stopper)
         env.stats.expansions += 1
         node.expanded = True
         taken, rejected, reason = 0, 0, None
@@ -255,7 +265,7 @@ class Expander:
         return self._finish_adaptive(node, sibs, (taken, rejected), reason, steps)
 
     def _finish_adaptive(
-        self, node: Node, sibs: _Siblings, draws: tuple[int, int], reason: str, steps: list[str]
+        self, node: Node, sibs: SiblingGroups, draws: tuple[int, int], reason: str, steps: list[str]
     ) -> list[Node]:
         env, cfg = self.env, self.env.config
         _priors(sibs.samples, cfg.prior_rule)

@@ -94,3 +94,19 @@ def test_mcts_with_exact_pruner_on_the_tiny_model(tmp_path):
     tree = Tree.load(tmp_path / "t.json")
     assert tree.meta["stats"]["phases"]["value"]["calls"] > 0
     assert len(tree.nodes) > 1
+
+
+@pytest.mark.slow
+def test_shared_chains_on_the_tiny_model(tmp_path):
+    result = run_cli(
+        "solve", "--model", "embedded:smollm2-135m", "--search", "chains", "--samples", "3",
+        "--width", "3", "--width-rule", "new-group", "--pruner", "exact", "--max-depth", "3",
+        "--max-step-tokens", "32", "--save-tree", str(tmp_path / "t.json"), "What is 17 + 25?",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    tree = Tree.load(tmp_path / "t.json")
+    assert tree.root.visits == 3  # three chains, each from the root
+    assert 1 <= tree.root.expansion["samples"] <= 3
+    assert tree.meta["stats"]["phases"]["value"]["calls"] == 0  # no value model is asked
+    drawn = sum(n.tokens + sum(m.tokens for m in n.merged) for n in tree.nodes)
+    assert tree.meta["stats"]["phases"]["expansion"]["generated_tokens"] >= drawn > 0

@@ -196,7 +196,8 @@ ArithmeticCheck = Annotated[
                  help="Discard sampled steps whose stated arithmetic is false; votes skip them."),
 ]  # fmt: skip
 AdaptiveStop = Annotated[
-    bool, opt(ADAPTIVE, "--adaptive-stop", help="Best-of-N: stop sampling once the vote is sure.")
+    bool,
+    opt(ADAPTIVE, "--adaptive-stop", help="Best-of-N, chains: stop once the vote is sure."),
 ]
 StopConfidence = Annotated[
     float,

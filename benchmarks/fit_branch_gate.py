@@ -42,7 +42,7 @@ def check_train_only(run: Path) -> None:
     data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
     splits = {str(d.get("split", "test")) for d in data.get("datasets") or []}
     if splits - {"train"}:
-        sys.exit(f"error: {run} ran on split(s) {sorted(splits)}; fit the gate on train only")
+        sys.exit(f"error: {run} ran on split(s) {sorted(splits)}; fit on train problems only")
 
 
 def rows_of(tree: Tree) -> tuple[list[dict], list[int]]:

@@ -51,7 +51,7 @@ WHOLE_SETTINGS = {
 }  # fmt: skip
 BOOL_SETTINGS = ("single_group_commit", "adaptive_stop", "arithmetic_check")
 SEARCHES = ("mcts", "beam", "bon", "chains", "greedy", "sampled")
-VALUE_NAMES = ("selfeval", "rollout", "prm", "prm-http", "constant")
+VALUE_NAMES = ("selfeval", "rollout", "prm", "prm-http", "constant", "learned")
 
 
 def _kind(value) -> str:
@@ -89,6 +89,8 @@ def check_value_spec(spec) -> str:
     name, sep, arg = spec.strip().partition(":")
     arg = arg.strip()
     ok = name in VALUE_NAMES and (not sep or name != "selfeval") and (bool(arg) or not sep)
+    if ok and name in ("prm", "prm-http", "learned"):
+        ok = bool(arg)  # these name a model, a server or a model dir
     if ok and name == "rollout" and sep:
         ok = arg.isdigit() and int(arg) >= 1
     if ok and name == "constant" and sep:
@@ -99,7 +101,7 @@ def check_value_spec(spec) -> str:
     if not ok:
         raise BenchError(
             f"value {spec!r} is not a value spec; valid: selfeval, rollout[:K], prm:MODEL, "
-            "prm-http:URL, constant[:V]"
+            "prm-http:URL, constant[:V], learned:DIR"
         )
     return spec.strip()
 
@@ -145,7 +147,8 @@ def _datasets(value, split: str = "test", limit: int | None = None) -> list[dict
 
 def _arms(value) -> list[dict]:
     """Normalise arm entries: a name (a pruner, the run's search) or a dict with `name`,
-    an optional `pruner` (default: the name) and search overrides (`ARM_SETTINGS`)."""
+    an optional `pruner` (default: the name), an optional `value` spec (default: the run's)
+    and search overrides (`ARM_SETTINGS`)."""
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     if value is not None and not isinstance(value, list):
@@ -157,12 +160,14 @@ def _arms(value) -> list[dict]:
         arm = {"name": item} if isinstance(item, str) else dict(item)
         if not arm.get("name"):
             raise BenchError(f"an arm entry has no name: {item!r}")
-        unknown = set(arm) - {"name", "pruner", *ARM_SETTINGS}
+        unknown = set(arm) - {"name", "pruner", "value", *ARM_SETTINGS}
         if unknown:
             raise BenchError(
                 f"arm {arm['name']!r}: unknown keys {sorted(unknown)}; "
-                f"valid ones: name, pruner, {', '.join(ARM_SETTINGS)}"
+                f"valid ones: name, pruner, value, {', '.join(ARM_SETTINGS)}"
             )
+        if "value" in arm:
+            arm["value"] = check_value_spec(arm["value"])
         arm["name"] = str(arm["name"])
         arm.setdefault("pruner", arm["name"])
         check_text(f"arm {arm['name']!r}: pruner", arm["pruner"])
@@ -312,6 +317,10 @@ class BenchConfig:
 
     def arm_search(self, name: str) -> str:
         return str(self.arm(name).get("search", self.search))
+
+    def arm_value(self, name: str) -> str:
+        """The value spec `name` searches with (the run's unless the arm names one)."""
+        return str(self.arm(name).get("value", self.value))
 
     def search_config(self, seed: int, arm: str | None = None) -> SearchConfig:
         """The search settings of `arm` (the run's own without one)."""

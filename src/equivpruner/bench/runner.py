@@ -192,7 +192,7 @@ def solve_job(job: Job, cfg: BenchConfig, backend, detector) -> tuple[dict, obje
             model=backend,
             search=cfg.arm_search(job.arm),
             pruner=detector,
-            value=cfg.value,
+            value=cfg.arm_value(job.arm),
             config=cfg.search_config(cfg.seed, job.arm),
             protocol=cfg.protocol(),
             gold=job.problem.answer,

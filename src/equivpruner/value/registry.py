@@ -15,6 +15,7 @@ VALUE_SPECS = (
     "prm-http:<url>[#<model>][&style=qwen|shepherd][&task=<task>]",
     "constant",
     "constant:<value>",
+    "learned:<model dir>",
 )
 
 
@@ -51,6 +52,10 @@ def make_value(
         from .http_prm import HttpPRM
 
         return HttpPRM.from_spec(arg)
+    if name == "learned" and arg:
+        from .learned import LearnedValue
+
+        return LearnedValue.load(arg)
     if name == "constant":
         value = _number(arg, float, "constant value") if arg else 0.5
         if not 0.0 <= value <= 1.0:

@@ -1,7 +1,8 @@
 """Fit the learned step value (`value.learned`) on the trees of TRAIN problems.
 
 Every node whose subtree holds complete solutions gives one row: the features of its step
-(given the question and the steps before it) and its Monte Carlo label, the share of those
+(given the question and the steps before it, with the confidence recorded on the node) and
+its Monte Carlo label, the share of those
 solutions that is right (`value.labels`), weighted by how many there are (at most
 `--max-weight`). Runs whose config names a split other than train are refused: the value is
 chosen on the dev trees afterwards (`benchmarks/value_ranking.py --value DIR`).
@@ -39,7 +40,8 @@ def rows_of(tree: Tree, gold: str, max_weight: int) -> tuple[list, list, list]:
         if outcome is None:
             continue
         prefix = tree.steps_to(tree.nodes[node.parent])
-        rows.append(step_features(tree.question, prefix, node.text))
+        confidence = (node.logprob, node.min_logprob, node.entropy)
+        rows.append(step_features(tree.question, prefix, node.text, confidence))
         labels.append(outcome.rate)
         weights.append(float(min(outcome.total, max_weight)))
     return rows, labels, weights

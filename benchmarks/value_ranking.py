@@ -8,7 +8,7 @@ arithmetic check (`check`: 0 when the step states false arithmetic, else 1; it s
 on pairs where one step is flawed, and ties the rest), and the label itself (`oracle`, 1.0
 by construction: a check of the pairs). With `--value DIR`, also a learned step value
 (`value.learned`, fitted by `fit_step_value.py` on train trees) scoring each step given the
-question and the steps before it (`learned`).
+question, the steps before it and the confidence recorded on it (`learned`).
 
     python benchmarks/value_ranking.py benchmarks/runs/adaptive-40b \
         benchmarks/runs/confirm-40 benchmarks/runs/confirm-b-40 --arm none
@@ -39,7 +39,7 @@ def learned_score(value: LearnedValue, tree: Tree):
 
     def score(node) -> float:
         prefix = tree.steps_to(tree.nodes[node.parent])
-        return value.score(tree.question, prefix, [node.text], SearchStats())[0]
+        return value.score_samples(tree.question, prefix, [node], SearchStats())[0]
 
     return score
 
@@ -80,13 +80,15 @@ def main(argv: list[str] | None = None) -> None:
     print("| run | arm | " + " | ".join(f"{s} (pairs)" for s in names) + " |")
     print("|---|---|" + "---|" * len(names))
     pooled: dict[str, Ranking] = {}
+    lines = 0
     for run in args.runs:
         for arm, per in rank_run(run, args.arm, value).items():
             cells = " | ".join(_cell(per[s]) for s in names)
             print(f"| {run.name} | `{arm}` | {cells} |")
+            lines += 1
             for s, r in per.items():
                 pooled.setdefault(s, Ranking()).add(r)
-    if len(args.runs) > 1 and pooled:
+    if lines > 1:
         cells = " | ".join(_cell(pooled[s]) for s in names)
         print(f"| all | | {cells} |")
 

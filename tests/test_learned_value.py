@@ -15,6 +15,7 @@ from equivpruner.value.learned import FEATURES, LearnedValue, step_features
 from equivpruner.value.registry import make_value
 
 from .bench_scripts import load_script
+from .helpers import NeverDetector
 
 Q = "Tom has 16 apples and buys 4 more bags of 3 apples. How many apples does he have?"
 
@@ -97,3 +98,46 @@ def test_bench_arms_may_name_their_own_value():
     assert cfg.arm_value("none") == "selfeval" and cfg.arm_value("v") == "learned:m"
     with pytest.raises(BenchError, match="not a value spec"):
         BenchConfig.from_dict({"arms": [{"name": "v", "value": "learned"}]})
+
+
+def test_confidence_features_are_read_from_the_samples(tmp_path):
+    row = step_features(Q, [], "4 * 3 = 12", (-0.2, -1.5, 0.3))
+    named = dict(zip(FEATURES, row, strict=True))
+    assert (named["mean_logprob"], named["min_logprob"], named["entropy"]) == (-0.2, -1.5, 0.3)
+    assert all(x != x for x in step_features(Q, [], "4 * 3 = 12")[-3:])  # NaN: unknown
+
+
+class RecordingValue:
+    """A value that reads the samples' confidence, recording what the expansion passed."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.seen = []
+
+    def score(self, question, prefix, candidates, stats):
+        raise AssertionError("a value with score_samples is asked through it")
+
+    def score_samples(self, question, prefix, samples, stats):
+        self.seen += [(s.text, s.logprob) for s in samples]
+        return [0.5] * len(samples)
+
+
+def test_expansion_hands_a_confidence_reading_value_the_samples():
+    from equivpruner.llm.base import Completion
+    from equivpruner.llm.scripted import ScriptedBackend
+    from equivpruner.search import SearchConfig, SearchEnv
+    from equivpruner.search.expand import Expander
+
+    class Confident(ScriptedBackend):
+        def _complete(self, text, prompt, params):
+            c = super()._complete(text, prompt, params)
+            return Completion(c.text, c.tokens, c.prompt_tokens, c.finish_reason, -0.25, -2.0, 0.1)
+
+    value = RecordingValue()
+    env = SearchEnv(
+        question=Q, backend=Confident({"": ["4 * 3 = 12", "16 + 12 = 28"]}),
+        detector=NeverDetector(), value=value, config=SearchConfig(width=2),
+    )  # fmt: skip
+    Expander(env).expand(env.tree.root)
+    assert value.seen == [("4 * 3 = 12", -0.25), ("16 + 12 = 28", -0.25)]

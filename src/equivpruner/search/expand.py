@@ -308,9 +308,12 @@ class Expander:
     def _score(self, steps: list[str], cands: list[Candidate]) -> None:
         if not cands:
             return
-        values = self.env.value.score(
-            self.env.question, steps, [c.text for c in cands], self.env.stats
-        )
+        env = self.env
+        scorer = getattr(env.value, "score_samples", None)  # a value that reads confidence
+        if scorer is not None:
+            values = scorer(env.question, steps, cands, env.stats)
+        else:
+            values = env.value.score(env.question, steps, [c.text for c in cands], env.stats)
         for c, v in zip(cands, values, strict=True):
             c.value = float(v)
 

@@ -5,9 +5,11 @@ a coin (RESULTS 20.2). This value reads what can be checked in a step's text: it
 arithmetic (`search.check`), whether its operands come from the question or earlier steps,
 how much of the question's quantities and words the solution has used, whether it repeats a
 step, and for a final step whether the answer is a whole number that the solution computed.
-A LightGBM model maps these to P(a solution through the step is right), fitted to the Monte
-Carlo labels (`value.labels`) of trees of TRAIN problems (`benchmarks/fit_step_value.py`).
-It costs no tokens and no forward pass.
+With the policy's confidence in the step (mean and least token log-prob, entropy: what
+the search recorded on the sample; missing when a backend gives none) a LightGBM model maps
+these to P(a solution through the step is right), fitted to the Monte Carlo labels
+(`value.labels`) of trees of TRAIN problems (`benchmarks/fit_step_value.py`). It costs no
+tokens and no forward pass.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ MODEL_FILE, META_FILE = "model.txt", "meta.json"
 FEATURES = (
     "depth", "words", "answer", "false_arithmetic", "false_before", "equalities",
     "unexplained_numbers", "question_numbers_used", "question_words_used", "repeats",
-    "answer_whole", "answer_computed",
+    "answer_whole", "answer_computed", "mean_logprob", "min_logprob", "entropy",
 )  # fmt: skip
 # Numbers a step may use without the question stating them (units, per cents, halves).
 CONSTANTS = frozenset({"0", "1", "2", "3", "4", "5", "6", "7", "10", "12", "24", "30", "52",
@@ -66,9 +68,16 @@ def _answer_number(step: str) -> Fraction | None:
         return None
 
 
-def step_features(question: str, prefix: Sequence[str], step: str) -> list[float]:
+def _or_nan(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def step_features(
+    question: str, prefix: Sequence[str], step: str, confidence: Sequence | None = None
+) -> list[float]:
     """The features of one step, in `FEATURES` order (bounded work: the parsers and the
-    normaliser read a bounded prefix of each text)."""
+    normaliser read a bounded prefix of each text). `confidence`: the sample's (mean
+    log-prob, min log-prob, entropy), each None when unknown."""
     topic = Topic.of(question, tuple(prefix))
     about = Aboutness.of(step, topic)
     question_numbers = numbers_in(normalize(question)) if question else frozenset()
@@ -90,6 +99,7 @@ def step_features(question: str, prefix: Sequence[str], step: str) -> list[float
         float(normalize(step) in keys),
         -1.0 if answer is None else float(answer.denominator == 1 and answer >= 0),
         -1.0 if answer is None else float(_canonical(answer) in stated),
+        *(_or_nan(x) for x in (confidence or (None, None, None))),
     ]
 
 
@@ -118,9 +128,23 @@ class LearnedValue:
     def score(
         self, question: str, prefix: Sequence[str], candidates: Sequence[str], stats: SearchStats
     ) -> list[float]:
-        if not candidates:
+        """Scores from the texts alone (the confidence features missing)."""
+        return self._predict([step_features(question, prefix, c) for c in candidates], stats)
+
+    def score_samples(
+        self, question: str, prefix: Sequence[str], samples: Sequence, stats: SearchStats
+    ) -> list[float]:
+        """Scores of sampled steps with their confidence (`.text`, `.logprob`,
+        `.min_logprob`, `.entropy`, as the expansion's candidates carry them)."""
+        rows = [
+            step_features(question, prefix, c.text, (c.logprob, c.min_logprob, c.entropy))
+            for c in samples
+        ]
+        return self._predict(rows, stats)
+
+    def _predict(self, rows: list[list[float]], stats: SearchStats) -> list[float]:
+        if not rows:
             return []
-        rows = [step_features(question, prefix, c) for c in candidates]
         with stats.timed("value"):
             values = self.booster.predict(rows)
         stats.phases["value"].calls += 1

@@ -31,10 +31,10 @@ PARAMS = {
 }  # fmt: skip
 
 
-def rows_of(tree: Tree, gold: str, max_weight: int) -> tuple[list, list, list]:
-    """(features, label, weight) of every labelled step of one tree."""
+def rows_of(tree: Tree, gold: str, max_weight: int) -> tuple[list, list, list, list]:
+    """(features, label, weight, parent id) of every labelled step of one tree."""
     outcomes = subtree_outcomes(tree, gold)
-    rows, labels, weights = [], [], []
+    rows, labels, weights, parents = [], [], [], []
     for node in tree.nodes[1:]:
         outcome = outcomes.get(node.id)
         if outcome is None:
@@ -44,7 +44,42 @@ def rows_of(tree: Tree, gold: str, max_weight: int) -> tuple[list, list, list]:
         rows.append(step_features(tree.question, prefix, node.text, confidence))
         labels.append(outcome.rate)
         weights.append(float(min(outcome.total, max_weight)))
-    return rows, labels, weights
+        parents.append(node.parent)
+    return rows, labels, weights, parents
+
+
+def sibling_groups(labels: list, parents: list) -> list[list[int]]:
+    """Row indices per parent, for parents whose labelled children do not all agree (the
+    only ones a ranking objective learns from)."""
+    by_parent: dict = {}
+    for k, parent in enumerate(parents):
+        by_parent.setdefault(parent, []).append(k)
+    return [g for g in by_parent.values() if len({labels[k] for k in g}) > 1]
+
+
+def fit(rows, labels, weights, parents, objective: str, rounds: int):
+    """A booster: `pointwise` regresses the labels (cross-entropy, weighted by solutions);
+    `rank` learns to order siblings (LambdaRank over sibling groups, the label in five
+    grades), which leaves out what only tells problems apart."""
+    import lightgbm
+    import numpy as np
+
+    names = list(FEATURES)
+    if objective == "pointwise":
+        data = lightgbm.Dataset(
+            np.asarray(rows), np.asarray(labels), weight=np.asarray(weights), feature_name=names
+        )
+        return lightgbm.train(PARAMS, data, rounds)
+    groups = sibling_groups(labels, parents)
+    if not groups:
+        raise SystemExit("error: no sibling group with different labels to rank")
+    order = [k for g in groups for k in g]
+    grades = [int(round(labels[k] * 4)) for k in order]
+    data = lightgbm.Dataset(
+        np.asarray([rows[k] for k in order]), np.asarray(grades),
+        group=[len(g) for g in groups], feature_name=names,
+    )  # fmt: skip
+    return lightgbm.train({**PARAMS, "objective": "lambdarank"}, data, rounds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,29 +89,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arm", help="use this arm's trees only")
     ap.add_argument("--rounds", type=int, default=200)
     ap.add_argument("--max-weight", type=int, default=5)
+    ap.add_argument("--objective", choices=("pointwise", "rank"), default="pointwise")
     args = ap.parse_args(argv)
-    import lightgbm
-    import numpy as np
-
-    rows, labels, weights, trees = [], [], [], 0
+    rows, labels, weights, parents, trees = [], [], [], [], 0
     for run in args.runs:
         check_train_only(run)
         for (arm, _), record in sorted(read_results(run / RESULTS).items()):
             if record.get("status") != "ok" or (args.arm and arm != args.arm):
                 continue
-            r, y, w = rows_of(Tree.load(run / record["tree"]), record["gold"], args.max_weight)
+            tree = Tree.load(run / record["tree"])
+            r, y, w, p = rows_of(tree, record["gold"], args.max_weight)
+            parents += [(trees, x) for x in p]  # parents of different trees stay apart
             rows, labels, weights, trees = rows + r, labels + y, weights + w, trees + 1
     if not rows:
         raise SystemExit(f"error: no labelled step in {len(args.runs)} run(s)")
-    data = lightgbm.Dataset(
-        np.asarray(rows), np.asarray(labels), weight=np.asarray(weights),
-        feature_name=list(FEATURES),
-    )  # fmt: skip
-    booster = lightgbm.train(PARAMS, data, args.rounds)
+    booster = fit(rows, labels, weights, parents, args.objective, args.rounds)
     provenance = {
         "fitted_on": [str(r) for r in args.runs], "arm": args.arm, "trees": trees,
         "rows": len(rows), "mean_label": sum(labels) / len(labels), "params": PARAMS,
-        "rounds": args.rounds, "max_weight": args.max_weight,
+        "rounds": args.rounds, "max_weight": args.max_weight, "objective": args.objective,
+        "output": "sigmoid" if args.objective == "rank" else "probability",
     }  # fmt: skip
     save_model(booster, args.out, provenance)
     print(json.dumps({"out": str(args.out), **provenance}))

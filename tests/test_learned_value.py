@@ -79,6 +79,18 @@ def test_fit_on_train_trees_ranks_the_right_step_first(tmp_path):
     assert stats.phases["value"].calls == 1 and stats.generated_tokens == 0
 
 
+def test_a_ranking_fit_orders_siblings_and_maps_scores_into_the_unit_interval(tmp_path):
+    fit = load_script("fit_step_value.py")
+    run = write_run(tmp_path / "train")
+    out = tmp_path / "model"
+    assert fit.main([str(run), "--out", str(out), "--rounds", "30", "--objective", "rank"]) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert (meta["objective"], meta["output"]) == ("rank", "sigmoid")
+    value = LearnedValue.load(out)
+    right, wrong = value.score(Q, [], ["4 * 3 = 12 apples.", "4 * 3 = 13 apples."], SearchStats())
+    assert 0.0 < wrong < right < 1.0
+
+
 def test_fit_refuses_test_problems(tmp_path):
     fit = load_script("fit_step_value.py")
     run = write_run(tmp_path / "test", split="test", problems=2)

@@ -15,6 +15,7 @@ tokens and no forward pass.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -108,9 +109,10 @@ class LearnedValue:
 
     name = "learned"
 
-    def __init__(self, booster, source: str = ""):
+    def __init__(self, booster, source: str = "", output: str = "probability"):
         self.booster = booster
         self.source = source
+        self.output = output  # "sigmoid": a ranking model's scores, mapped into (0, 1)
 
     @classmethod
     def load(cls, model_dir: str | Path) -> LearnedValue:
@@ -123,7 +125,8 @@ class LearnedValue:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("format") != VALUE_FORMAT or tuple(meta.get("features", ())) != FEATURES:
             raise ValueError(f"{model_dir}: not a step value of this version ({VALUE_FORMAT})")
-        return cls(lightgbm.Booster(model_file=str(model_dir / MODEL_FILE)), str(model_dir))
+        booster = lightgbm.Booster(model_file=str(model_dir / MODEL_FILE))
+        return cls(booster, str(model_dir), meta.get("output", "probability"))
 
     def score(
         self, question: str, prefix: Sequence[str], candidates: Sequence[str], stats: SearchStats
@@ -148,6 +151,8 @@ class LearnedValue:
         with stats.timed("value"):
             values = self.booster.predict(rows)
         stats.phases["value"].calls += 1
+        if self.output == "sigmoid":
+            return [1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, float(v))))) for v in values]
         return [min(1.0, max(0.0, float(v))) for v in values]
 
 

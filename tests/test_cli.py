@@ -82,29 +82,34 @@ def test_solve_json_on_the_tiny_model(tmp_path):
     assert Tree.load(tree_file).chosen_path
 
 
+def solve_tiny(tmp_path, *options: str):
+    """`solve` on the tiny model with `options`, its output and the saved tree."""
+    tree_file = tmp_path / "t.json"
+    result = run_cli(
+        "solve", "--model", "embedded:smollm2-135m", "--max-step-tokens", "32", "--pruner",
+        "exact", *options, "--save-tree", str(tree_file), "What is 17 + 25?",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return result, Tree.load(tree_file)
+
+
 @pytest.mark.slow
 def test_mcts_with_exact_pruner_on_the_tiny_model(tmp_path):
-    result = run_cli(
-        "solve", "--model", "embedded:smollm2-135m", "--search", "mcts", "--width", "3",
-        "--simulations", "2", "--max-depth", "2", "--max-step-tokens", "32", "--pruner", "exact",
-        "--value", "selfeval", "--save-tree", str(tmp_path / "t.json"), "What is 17 + 25?",
-    )
-    assert result.exit_code == 0, result.output
+    result, tree = solve_tiny(
+        tmp_path, "--search", "mcts", "--width", "3", "--simulations", "2", "--max-depth", "2",
+        "--value", "selfeval",
+    )  # fmt: skip
     assert "tokens by phase" in result.output
-    tree = Tree.load(tmp_path / "t.json")
     assert tree.meta["stats"]["phases"]["value"]["calls"] > 0
     assert len(tree.nodes) > 1
 
 
 @pytest.mark.slow
 def test_shared_chains_on_the_tiny_model(tmp_path):
-    result = run_cli(
-        "solve", "--model", "embedded:smollm2-135m", "--search", "chains", "--samples", "3",
-        "--width", "3", "--width-rule", "new-group", "--pruner", "exact", "--max-depth", "3",
-        "--max-step-tokens", "32", "--save-tree", str(tmp_path / "t.json"), "What is 17 + 25?",
+    _, tree = solve_tiny(
+        tmp_path, "--search", "chains", "--samples", "3", "--width", "3", "--width-rule",
+        "new-group", "--max-depth", "3",
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    tree = Tree.load(tmp_path / "t.json")
     assert tree.root.visits == 3  # three chains, each from the root
     assert 1 <= tree.root.expansion["samples"] <= 3
     assert tree.meta["stats"]["phases"]["value"]["calls"] == 0  # no value model is asked

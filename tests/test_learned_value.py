@@ -153,3 +153,16 @@ def test_expansion_hands_a_confidence_reading_value_the_samples():
     )  # fmt: skip
     Expander(env).expand(env.tree.root)
     assert value.seen == [("4 * 3 = 12", -0.25), ("16 + 12 = 28", -0.25)]
+
+
+def test_confidence_value_is_the_least_likely_tokens_probability():
+    from types import SimpleNamespace
+
+    value = make_value("confidence", backend=None)
+    samples = [SimpleNamespace(min_logprob=-0.1), SimpleNamespace(min_logprob=-3.0),
+               SimpleNamespace(min_logprob=None)]  # fmt: skip
+    sure, unsure, unknown = value.score_samples(Q, [], samples, SearchStats())
+    assert sure == pytest.approx(0.905, abs=1e-3) and unsure == pytest.approx(0.0498, abs=1e-3)
+    assert unknown == 0.5 and value.score(Q, [], ["a", "b"], SearchStats()) == [0.5, 0.5]
+    with pytest.raises(BenchError, match="not a value spec"):
+        BenchConfig.from_dict({"value": "confidence:2"})

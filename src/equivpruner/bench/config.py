@@ -51,7 +51,7 @@ WHOLE_SETTINGS = {
 }  # fmt: skip
 BOOL_SETTINGS = ("single_group_commit", "adaptive_stop", "arithmetic_check")
 SEARCHES = ("mcts", "beam", "bon", "chains", "greedy", "sampled")
-VALUE_NAMES = ("selfeval", "rollout", "prm", "prm-http", "constant", "learned")
+VALUE_NAMES = ("selfeval", "rollout", "prm", "prm-http", "constant", "learned", "confidence")
 
 
 def _kind(value) -> str:
@@ -88,7 +88,8 @@ def check_value_spec(spec) -> str:
     check_text("value", spec)
     name, sep, arg = spec.strip().partition(":")
     arg = arg.strip()
-    ok = name in VALUE_NAMES and (not sep or name != "selfeval") and (bool(arg) or not sep)
+    ok = name in VALUE_NAMES and (not sep or name not in ("selfeval", "confidence"))
+    ok = ok and (bool(arg) or not sep)
     if ok and name in ("prm", "prm-http", "learned"):
         ok = bool(arg)  # these name a model, a server or a model dir
     if ok and name == "rollout" and sep:
@@ -101,7 +102,7 @@ def check_value_spec(spec) -> str:
     if not ok:
         raise BenchError(
             f"value {spec!r} is not a value spec; valid: selfeval, rollout[:K], prm:MODEL, "
-            "prm-http:URL, constant[:V], learned:DIR"
+            "prm-http:URL, constant[:V], learned:DIR, confidence"
         )
     return spec.strip()
 

@@ -22,7 +22,9 @@ SEARCHES = ("greedy", "sampled", "mcts", "beam", "bon", "chains")
 SIBLING_SEARCHES = ("mcts", "beam", "chains")
 KEEP_RULES = ("first", "prior", "value", "medoid")
 PRUNE_ORDERS = ("after", "before")
-VALUE_SPECS = "selfeval, rollout[:K], prm:MODEL, prm-http:URL, constant[:V], learned:DIR"
+VALUE_SPECS = (
+    "selfeval, rollout[:K], prm:MODEL, prm-http:URL, constant[:V], learned:DIR, confidence"
+)
 
 
 MODEL, SEARCH, ADAPTIVE, IO = "Model", "Search", "Adaptive width and stopping", "Input and output"
@@ -79,6 +81,7 @@ def check_value_spec(spec: str) -> str:
         "prm-http": bool(arg),
         "constant": not sep or _unit(arg),
         "learned": bool(arg),
+        "confidence": not sep,
     }.get(name, False)
     if not ok:
         raise typer.BadParameter(f"{spec!r} is not a value spec; valid: {VALUE_SPECS}")

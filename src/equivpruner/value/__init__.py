@@ -1,6 +1,7 @@
 """Value functions: score candidate next steps (self-evaluation, rollouts, PRMs)."""
 
 from .base import ConstantValue, ValueFunction
+from .confidence import ConfidenceValue
 from .http_prm import HttpPRM
 from .prm import MathShepherdPRM, QwenPRM, load_prm
 from .registry import VALUE_SPECS, make_value
@@ -9,6 +10,7 @@ from .selfeval import SelfEvalValue
 
 __all__ = [
     "VALUE_SPECS",
+    "ConfidenceValue",
     "ConstantValue",
     "HttpPRM",
     "MathShepherdPRM",

@@ -16,6 +16,7 @@ VALUE_SPECS = (
     "constant",
     "constant:<value>",
     "learned:<model dir>",
+    "confidence",
 )
 
 
@@ -52,6 +53,10 @@ def make_value(
         from .http_prm import HttpPRM
 
         return HttpPRM.from_spec(arg)
+    if name == "confidence" and not arg:
+        from .confidence import ConfidenceValue
+
+        return ConfidenceValue()
     if name == "learned" and arg:
         from .learned import LearnedValue
 

@@ -124,8 +124,9 @@ def add_tree_outcomes(out: Path, records: Sequence[dict]) -> None:
     and `solution_found` (whether one of them is right); None without a tree."""
     from ..answers import answers_match
     from ..search import Tree
-    from ..search.vote import complete_solutions, tree_vote
+    from ..search.vote import tree_vote
     from ..steps import StepProtocol
+    from ..value.labels import subtree_outcomes
 
     final_answer = StepProtocol().final_answer
     for r in records:
@@ -136,11 +137,9 @@ def add_tree_outcomes(out: Path, records: Sequence[dict]) -> None:
         tree = Tree.load(path)
         vote = tree.meta.get("vote") or tree_vote(tree, final_answer, "groups").to_dict()
         r["vote_correct"] = answers_match(vote.get("answer"), r["gold"])
-        leaves = complete_solutions(tree)
-        r["solutions"] = len(leaves)
-        r["solution_found"] = any(
-            answers_match(final_answer(tree.steps_to(x)), r["gold"]) for x in leaves
-        )
+        root = subtree_outcomes(tree, r["gold"]).get(tree.root.id)
+        r["solutions"] = root.total if root else 0
+        r["solution_found"] = bool(root and root.right)
 
 
 def _summary_md(rows: Sequence[dict]) -> list[str]:

@@ -50,10 +50,10 @@ def _canonical(x: Fraction) -> str | None:
     return None
 
 
-def _results(text: str) -> set[str]:
-    """The numbers a step states as results of its own arithmetic."""
+def _results(equalities: Sequence[tuple[Fraction, Fraction]]) -> set[str]:
+    """The numbers a step states as results of its own arithmetic (`stated_equalities`)."""
     out = set()
-    for computed, stated in stated_equalities(text):
+    for computed, stated in equalities:
         out |= {c for c in (_canonical(computed), _canonical(stated)) if c is not None}
     return out
 
@@ -83,9 +83,11 @@ def step_features(
     about = Aboutness.of(step, topic)
     question_numbers = numbers_in(normalize(question)) if question else frozenset()
     used = set().union(*(numbers_in(normalize(t)) for t in [*prefix, step] if t))
-    earlier = set().union(*(_results(p) for p in prefix)) if prefix else set()
+    earlier = set().union(*(_results(stated_equalities(p)) for p in prefix)) if prefix else set()
+    equalities = stated_equalities(step)
+    own = _results(equalities)
     answer = _answer_number(step)
-    stated = earlier | _results(step)
+    stated = earlier | own
     keys = {normalize(p) for p in prefix}
     return [
         float(len(prefix) + 1),
@@ -93,8 +95,8 @@ def step_features(
         float(extract_boxed(step) is not None),
         float(false_equalities(step) > 0),
         float(any(false_equalities(p) for p in prefix)),
-        float(len(stated_equalities(step))),
-        float(len(about.numbers - _results(step) - CONSTANTS)),
+        float(len(equalities)),
+        float(len(about.numbers - own - CONSTANTS)),
         len(question_numbers & used) / len(question_numbers) if question_numbers else 1.0,
         len(about.named) / len(topic.words) if topic.words else 0.0,
         float(normalize(step) in keys),

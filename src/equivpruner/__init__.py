@@ -4,6 +4,7 @@ from .answers import answers_match, extract_boxed, majority_vote
 from .api import DEFAULT_MODEL, solve
 from .data.problems import Problem, load_problems
 from .equiv.base import Context, Detector, Verdict, group_steps
+from .presets import preset
 from .pruner import Pruner
 from .search import SearchConfig, SearchResult, Tree
 from .steps import StepProtocol
@@ -27,5 +28,6 @@ __all__ = [
     "group_steps",
     "load_problems",
     "majority_vote",
+    "preset",
     "solve",
 ]

@@ -7,6 +7,7 @@ obj={"load_backend": fn})`; without it `llm.loader.load_policy` builds the backe
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -145,6 +146,7 @@ def solve_cmd(
     ctx: typer.Context,
     question: Annotated[str | None, typer.Argument(help="The problem text.")] = None,
     model: o.Model = DEFAULT_MODEL,
+    preset: o.PresetOpt = None,
     search: o.Search = o.GREEDY,
     pruner: o.Pruner = o.NO_PRUNER,
     value: o.Value = "selfeval",
@@ -213,9 +215,11 @@ def solve_cmd(
             answer_rule=answer_rule.value, vote_weights=vote_weights.value,
             arithmetic_check=arithmetic_check,
         )  # fmt: skip
+        names = (search.value, pruner.value, value)
+        if preset is not None:
+            *names, config = _with_preset(ctx, preset.value, config, *names)
         protocol = _protocol(max_depth, max_step_tokens, system_prompt, step_delimiter)
-        job = _job(ctx, model, search.value, pruner.value, value, config, protocol, threads, n_ctx,
-                   tokenizer, timeout)
+        job = _job(ctx, model, *names, config, protocol, threads, n_ctx, tokenizer, timeout)
     except user_errors() as err:
         fail(describe(err))
     job.merges = merges
@@ -223,6 +227,29 @@ def solve_cmd(
     if items is not None:
         raise typer.Exit(run_batch(job, items, display))
     _solve_one(job, question, gold, display, as_json, save_tree, html)
+
+
+# the solve options that fill a preset's SearchConfig fields, where the two names differ
+_OPTION_OF_FIELD = {"prior_rule": "prior"}
+
+
+def _with_preset(ctx: typer.Context, name: str, config, search: str, pruner: str, value: str):
+    """The search, pruner, value and config of preset `name`, except what the command line
+    gave."""
+    from ..presets import preset as find_preset
+
+    chosen = find_preset(name)
+    # by the source's name: typer ships its own copy of click's ParameterSource
+    given = {
+        p for p in ctx.params
+        if getattr(ctx.get_parameter_source(p), "name", "DEFAULT") != "DEFAULT"
+    }  # fmt: skip
+    keep = {f for f in chosen.settings if _OPTION_OF_FIELD.get(f, f) in given}
+    search = search if "search" in given else chosen.search
+    config = replace(chosen.search_config(config, keep), algorithm=search)
+    pruner = pruner if "pruner" in given else chosen.pruner
+    value = value if "value" in given else chosen.value
+    return search, pruner, value, config
 
 
 def _job(ctx, model, search, pruner, value, config, protocol, threads, n_ctx, tokenizer=None,

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from ..equiv.registry import DETECTORS
+from ..presets import PRESETS
 from ..search.base import PRIOR_RULES
 from ..search.vote import ANSWER_RULES, VOTE_WEIGHTS
 from ..search.width import WIDTH_RULES
@@ -48,6 +49,7 @@ WidthRule = choices("WidthRule", WIDTH_RULES)
 PriorRuleName = choices("PriorRuleName", PRIOR_RULES)
 AnswerRuleName = choices("AnswerRuleName", ANSWER_RULES)
 VoteWeightsName = choices("VoteWeightsName", VOTE_WEIGHTS)
+PresetName = choices("PresetName", PRESETS)
 GREEDY, NO_PRUNER = SearchName("greedy"), PrunerName("none")
 PRUNE_AFTER, KEEP_FIRST, FIXED_WIDTH = PruneOrder("after"), KeepRule("first"), WidthRule("fixed")
 PRIOR_EMPIRICAL, ANSWER_PATH = PriorRuleName("empirical"), AnswerRuleName("path")
@@ -133,6 +135,12 @@ Model = Annotated[
     opt(MODEL, help="Policy: embedded:NAME, a .gguf or HF dir, an HF id, openai:URL#MODEL."),
 ]
 Search = Annotated[SearchName, opt(SEARCH, help="The search algorithm.")]
+PresetOpt = Annotated[
+    PresetName | None,
+    opt(SEARCH, metavar="NAME",
+        help=f"A confirmed setting: search, pruner, value and their options, which options "
+             f"given on the command line override; choices: {', '.join(PRESETS)}."),
+]  # fmt: skip
 Pruner = Annotated[PrunerName, opt(SEARCH, help="Equivalence detector used to prune.")]
 Value = Annotated[
     str, opt(SEARCH, help=f"Value function: {VALUE_SPECS}.", callback=check_value_spec)

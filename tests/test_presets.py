@@ -78,6 +78,13 @@ def test_cli_options_given_win_over_the_preset(tmp_path):
     assert search["algorithm"] == "mcts" and meta["value"] == "confidence"
 
 
+def test_a_width_under_the_presets_least_width_lowers_it(tmp_path):
+    search, _ = _run(tmp_path, "--preset", "gated-confidence", "--width", "1")
+    assert (search["width"], search["min_width"]) == (1, 1)
+    search, _ = _run(tmp_path, "--preset", "gated-confidence", "--width", "3", "--min-width", "3")
+    assert (search["width"], search["min_width"]) == (3, 3)
+
+
 def test_without_a_preset_nothing_changes(tmp_path):
     search, meta = _run(tmp_path)
     assert search == asdict(SearchConfig(algorithm="greedy", min_width=2))

@@ -2,7 +2,9 @@
 options: `equivpruner solve --preset NAME`, or `solve(question, **preset(NAME).solve_args())`.
 
 A preset fixes the search, the pruner, the value and the search settings the benchmark ran
-with; anything given explicitly (a CLI option, a keyword) wins over it.
+with. On the command line, options given beside `--preset` win over it; in Python, edit the
+dict `solve_args()` returns, or lay the preset over a config of your own
+(`search_config(base, keep=...)`).
 """
 
 from __future__ import annotations

@@ -247,6 +247,8 @@ def _with_preset(ctx: typer.Context, name: str, config, search: str, pruner: str
     keep = {f for f in chosen.settings if _OPTION_OF_FIELD.get(f, f) in given}
     search = search if "search" in given else chosen.search
     config = replace(chosen.search_config(config, keep), algorithm=search)
+    if config.min_width > config.width:  # --width given under the preset's least width
+        config = replace(config, min_width=config.width)
     pruner = pruner if "pruner" in given else chosen.pruner
     value = value if "value" in given else chosen.value
     return search, pruner, value, config

@@ -12,7 +12,14 @@ import pytest
 
 from equivpruner.equiv.base import Verdict
 from equivpruner.search import SearchConfig, SearchEnv, make_search
-from equivpruner.search.gate import GATE, BranchGate, fit_gate, load_gate, step_kind
+from equivpruner.search.gate import (
+    GATE,
+    BranchGate,
+    fit_gate,
+    load_gate,
+    shipped_gates,
+    step_kind,
+)
 from equivpruner.steps import StepProtocol
 from equivpruner.value.base import ConstantValue
 
@@ -142,6 +149,17 @@ def test_gate_file_round_trip_and_config(tmp_path):
         BranchGate.from_dict({**gate(0.5).to_dict(), "features": ["colour"]})
     with pytest.raises(ValueError):
         load_gate(tmp_path / "missing.json")
+
+
+def test_shipped_gate_by_name(tmp_path, monkeypatch):
+    assert "embedded-qwen" in shipped_gates()
+    fitted = Path(__file__).resolve().parents[1] / "benchmarks/configs/branch-gate.json"
+    assert load_gate("embedded-qwen") == load_gate(fitted)  # the fit the benchmarks ran
+    monkeypatch.chdir(tmp_path)  # a file of that name wins over the shipped gate
+    gate(0.6).save(tmp_path / "embedded-qwen")
+    assert load_gate("embedded-qwen") == gate(0.6)
+    with pytest.raises(ValueError, match="cannot read branch gate no-such-gate"):
+        load_gate("no-such-gate")
 
 
 def test_fit_gate_learns_that_confident_samples_repeat():

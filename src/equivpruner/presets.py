@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from .search.base import SearchConfig
-
-GATES = Path(__file__).resolve().parent / "assets" / "branch-gate"
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ PRESETS: dict[str, Preset] = {
             settings={
                 "width": 4, "simulations": 3, "width_rule": "new-group", "min_width": 2,
                 "stop_detector": "cascade-strict",
-                "branch_gate": str(GATES / "embedded-qwen.json"),
+                "branch_gate": "embedded-qwen",
                 "prior_rule": "confidence", "single_group_commit": True,
                 "arithmetic_check": True,
             },  # fmt: skip

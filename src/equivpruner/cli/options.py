@@ -15,6 +15,7 @@ import typer
 from ..equiv.registry import DETECTORS
 from ..presets import PRESETS
 from ..search.base import PRIOR_RULES
+from ..search.gate import shipped_gates
 from ..search.vote import ANSWER_RULES, VOTE_WEIGHTS
 from ..search.width import WIDTH_RULES
 
@@ -222,7 +223,9 @@ StopDetector = Annotated[
 ]
 BranchGate = Annotated[
     str | None,
-    opt(ADAPTIVE, help="A fitted branch gate (JSON): one sample where it says a second is idle."),
+    opt(ADAPTIVE, help="A fitted branch gate (JSON), or a shipped one by name "
+                       f"({', '.join(shipped_gates())}): one sample where it says a second is "
+                       "idle."),
 ]
 GateThreshold = Annotated[
     float | None,

@@ -98,17 +98,32 @@ class BranchGate:
 
 _LOADED: dict[str, BranchGate] = {}
 _LOCK = threading.Lock()
+SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "branch-gate"
 
 
-def load_gate(path: str | Path) -> BranchGate:
-    """A gate file, read once per process."""
-    key = str(Path(path).resolve())
+def shipped_gates() -> list[str]:
+    """The names of the gates shipped in the package (each fitted for one policy)."""
+    return sorted(p.stem for p in SHIPPED.glob("*.json"))
+
+
+def gate_path(spec: str | Path) -> Path:
+    """A gate file: `spec` itself, or where it is not a file, the shipped gate of that name."""
+    path = Path(spec)
+    if not path.is_file() and str(spec) in shipped_gates():
+        return SHIPPED / f"{spec}.json"
+    return path
+
+
+def load_gate(spec: str | Path) -> BranchGate:
+    """A gate file (or a shipped gate by name), read once per process."""
+    path = gate_path(spec)
+    key = str(path.resolve())
     with _LOCK:
         if key not in _LOADED:
             try:
                 data = json.loads(Path(path).read_text(encoding="utf-8"))
             except (OSError, ValueError) as err:
-                raise ValueError(f"cannot read branch gate {path}: {err}") from err
+                raise ValueError(f"cannot read branch gate {spec}: {err}") from err
             _LOADED[key] = BranchGate.from_dict(data)
         return _LOADED[key]
 

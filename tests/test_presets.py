@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from equivpruner.api import solve
-from equivpruner.bench.config import BenchConfig
+from equivpruner.bench.config import BenchConfig, BenchError
 from equivpruner.presets import PRESETS, preset
 from equivpruner.search import SearchConfig
 from equivpruner.search.gate import load_gate
@@ -96,3 +96,17 @@ def test_api_solves_with_a_preset():
     assert result.answer == "3"
     assert result.tree.meta["search"]["algorithm"] == "mcts"
     assert result.tree.meta["search"]["width"] == 4
+
+
+def test_a_bench_arm_may_name_a_preset_and_override_it():
+    cfg = BenchConfig.from_dict(
+        {"arms": [{"name": "gc", "preset": "gated-confidence", "width": 3}, {"name": "none"}]}
+    )
+    chosen = preset("gated-confidence")
+    assert asdict(cfg.search_config(0, "gc")) == asdict(
+        chosen.search_config(SearchConfig(temperature=cfg.temperature, width=3), keep={"width"})
+    )
+    assert (cfg.arm("gc")["pruner"], cfg.arm_value("gc")) == ("cascade", "confidence")
+    assert cfg.arm_search("none") == cfg.search and cfg.arm("none")["pruner"] == "none"
+    with pytest.raises(BenchError, match="no preset 'fastest'"):
+        BenchConfig.from_dict({"arms": [{"name": "x", "preset": "fastest"}]})

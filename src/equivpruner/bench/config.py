@@ -148,6 +148,7 @@ def _datasets(value, split: str = "test", limit: int | None = None) -> list[dict
 
 def _arms(value) -> list[dict]:
     """Normalise arm entries: a name (a pruner, the run's search) or a dict with `name`,
+    an optional `preset` (its search, pruner, value and settings, under the arm's own keys),
     an optional `pruner` (default: the name), an optional `value` spec (default: the run's)
     and search overrides (`ARM_SETTINGS`)."""
     if isinstance(value, str):
@@ -161,12 +162,14 @@ def _arms(value) -> list[dict]:
         arm = {"name": item} if isinstance(item, str) else dict(item)
         if not arm.get("name"):
             raise BenchError(f"an arm entry has no name: {item!r}")
-        unknown = set(arm) - {"name", "pruner", "value", *ARM_SETTINGS}
+        unknown = set(arm) - {"name", "preset", "pruner", "value", *ARM_SETTINGS}
         if unknown:
             raise BenchError(
                 f"arm {arm['name']!r}: unknown keys {sorted(unknown)}; "
-                f"valid ones: name, pruner, value, {', '.join(ARM_SETTINGS)}"
+                f"valid ones: name, preset, pruner, value, {', '.join(ARM_SETTINGS)}"
             )
+        if "preset" in arm:
+            arm = {**_preset_keys(arm["name"], arm["preset"]), **arm}
         if "value" in arm:
             arm["value"] = check_value_spec(arm["value"])
         arm["name"] = str(arm["name"])
@@ -182,6 +185,18 @@ def _arms(value) -> list[dict]:
                 raise BenchError(f"arm {name!r}: {key} must be true or false, got {value!r}")
         out.append(arm)
     return out
+
+
+def _preset_keys(arm: str, name) -> dict:
+    """The arm keys that preset `name` stands for."""
+    from ..presets import preset
+
+    try:
+        chosen = preset(str(name))
+    except ValueError as err:
+        raise BenchError(f"arm {arm!r}: {err}") from err
+    return {"search": chosen.search, "pruner": chosen.pruner, "value": chosen.value,
+            **chosen.settings}  # fmt: skip
 
 
 def _names(value) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import equivpruner.search.gate as gate_module
 from equivpruner.equiv.base import Verdict
 from equivpruner.search import SearchConfig, SearchEnv, make_search
 from equivpruner.search.gate import (
@@ -160,6 +161,10 @@ def test_shipped_gate_by_name(tmp_path, monkeypatch):
     assert load_gate("embedded-qwen") == gate(0.6)
     with pytest.raises(ValueError, match="cannot read branch gate no-such-gate"):
         load_gate("no-such-gate")
+    monkeypatch.chdir(Path(__file__).parent)  # the name again means the shipped file
+    monkeypatch.setitem(gate_module.SHIPPED_SHA256, "embedded-qwen", "0" * 64)
+    with pytest.raises(ValueError, match="was changed"):
+        load_gate("embedded-qwen")
 
 
 def test_fit_gate_learns_that_confident_samples_repeat():

@@ -15,6 +15,7 @@ import typer
 
 from ..api import DEFAULT_MODEL
 from ..search import SearchConfig
+from ..search.gate import load_gate
 from ..steps import StepProtocol, check_question
 from . import options as o
 from .common import OneLineErrors, describe, fail, user_errors
@@ -198,8 +199,6 @@ def solve_cmd(
     items = _items(question, file, gold, save_tree, html)
     if merges and not as_json and items is None:
         fail("--merges adds the merge records to --json output; give --json too")
-    if min_width is not None and min_width > width:
-        fail(f"--min-width {min_width} is more than --width {width}")
     try:
         config = SearchConfig(
             algorithm=search.value, width=width, simulations=simulations,
@@ -215,10 +214,14 @@ def solve_cmd(
             answer_rule=answer_rule.value, vote_weights=vote_weights.value,
             arithmetic_check=arithmetic_check,
         )  # fmt: skip
+        protocol = _protocol(max_depth, max_step_tokens, system_prompt, step_delimiter)
         names = (search.value, pruner.value, value)
         if preset is not None:
-            *names, config = _with_preset(ctx, preset.value, config, *names)
-        protocol = _protocol(max_depth, max_step_tokens, system_prompt, step_delimiter)
+            *names, config, protocol = _with_preset(ctx, preset.value, config, protocol, *names)
+        if min_width is not None and config.min_width > config.width:
+            fail(f"--min-width {config.min_width} is more than --width {config.width}")
+        if config.branch_gate:
+            load_gate(config.branch_gate)  # a bad gate fails before any model loads
         job = _job(ctx, model, *names, config, protocol, threads, n_ctx, tokenizer, timeout)
     except user_errors() as err:
         fail(describe(err))
@@ -229,13 +232,13 @@ def solve_cmd(
     _solve_one(job, question, gold, display, as_json, save_tree, html)
 
 
-# the solve options that fill a preset's SearchConfig fields, where the two names differ
-_OPTION_OF_FIELD = {"prior_rule": "prior"}
+# the solve options that fill a preset's fields, where the two names differ
+OPTION_OF_FIELD = {"prior_rule": "prior", "n_samples": "samples"}
 
 
-def _with_preset(ctx: typer.Context, name: str, config, search: str, pruner: str, value: str):
-    """The search, pruner, value and config of preset `name`, except what the command line
-    gave."""
+def _with_preset(ctx: typer.Context, name: str, config, protocol, search, pruner, value):
+    """The search, pruner, value, config and protocol of preset `name`, except what the
+    command line gave."""
     from ..presets import preset as find_preset
 
     chosen = find_preset(name)
@@ -244,14 +247,15 @@ def _with_preset(ctx: typer.Context, name: str, config, search: str, pruner: str
         p for p in ctx.params
         if getattr(ctx.get_parameter_source(p), "name", "DEFAULT") != "DEFAULT"
     }  # fmt: skip
-    keep = {f for f in chosen.settings if _OPTION_OF_FIELD.get(f, f) in given}
+    keep = {f for f in chosen.settings if OPTION_OF_FIELD.get(f, f) in given}
     search = search if "search" in given else chosen.search
     config = replace(chosen.search_config(config, keep), algorithm=search)
-    if config.min_width > config.width:  # --width given under the preset's least width
+    if "min_width" not in given and config.min_width > config.width:  # a --width under it
         config = replace(config, min_width=config.width)
+    limits = {k: v for k, v in chosen.limits.items() if k not in given}
     pruner = pruner if "pruner" in given else chosen.pruner
     value = value if "value" in given else chosen.value
-    return search, pruner, value, config
+    return search, pruner, value, config, replace(protocol, **limits)
 
 
 def _job(ctx, model, search, pruner, value, config, protocol, threads, n_ctx, tokenizer=None,

@@ -35,9 +35,20 @@ def placeholder(param, ctx) -> tuple[str, list[str]]:
     if getattr(param, "is_flag", False) or getattr(param, "count", False):
         return "", []
     label = param.metavar or param.display_type(ctx).strip("<>")
+    if param.metavar is None and len(listed := _choices(param)) == 1:  # no "|" to split
+        return "NAME", listed
     if param.metavar is None and "|" in label and not label.startswith("list["):
         return "NAME", label.split("|")
     return _TYPES.get(label, label.upper()), []
+
+
+def _choices(param) -> list[str]:
+    """The choices of a parameter, where typer (its type descriptor) or click lists them."""
+    for holder in (getattr(param, "type_descriptor", None), getattr(param, "type", None)):
+        listed = getattr(holder, "choices", None)
+        if listed:
+            return [getattr(c, "value", c) for c in listed]
+    return []
 
 
 def entry(param, ctx) -> tuple[str, str, str]:

@@ -138,9 +138,8 @@ Model = Annotated[
 Search = Annotated[SearchName, opt(SEARCH, help="The search algorithm.")]
 PresetOpt = Annotated[
     PresetName | None,
-    opt(SEARCH, metavar="NAME",
-        help=f"A confirmed setting: search, pruner, value and their options, which options "
-             f"given on the command line override; choices: {', '.join(PRESETS)}."),
+    opt(SEARCH, help="A setting a benchmark confirmed (search, pruner, value, their options "
+                     "and step limits); options given beside it override its own."),
 ]  # fmt: skip
 Pruner = Annotated[PrunerName, opt(SEARCH, help="Equivalence detector used to prune.")]
 Value = Annotated[

@@ -98,20 +98,31 @@ class BranchGate:
 
 _LOADED: dict[str, BranchGate] = {}
 _LOCK = threading.Lock()
-SHIPPED = Path(__file__).resolve().parents[1] / "assets" / "branch-gate"
+# the gates shipped in the package, each fitted for one policy, pinned by sha256
+SHIPPED_SHA256 = {
+    "embedded-qwen": "02cbd5cf11e16b88e578894580d52f477de4f4e81985fa7d3133019850ecd562",
+}
 
 
 def shipped_gates() -> list[str]:
-    """The names of the gates shipped in the package (each fitted for one policy)."""
-    return sorted(p.stem for p in SHIPPED.glob("*.json"))
+    """The names a shipped gate goes by (`--branch-gate NAME`)."""
+    return sorted(SHIPPED_SHA256)
 
 
 def gate_path(spec: str | Path) -> Path:
-    """A gate file: `spec` itself, or where it is not a file, the shipped gate of that name."""
+    """A gate file: `spec` itself, or where it is not a file, the shipped gate of that name
+    (checked against its pinned sha256)."""
     path = Path(spec)
-    if not path.is_file() and str(spec) in shipped_gates():
-        return SHIPPED / f"{spec}.json"
-    return path
+    if path.is_file() or str(spec) not in SHIPPED_SHA256:
+        return path
+    from ..equiv.weights import ASSETS
+    from ..llm.registry import sha256_file
+
+    shipped = ASSETS / "branch-gate" / f"{spec}.json"
+    if not shipped.is_file() or sha256_file(shipped) != SHIPPED_SHA256[str(spec)]:
+        raise ValueError(f"the shipped branch gate {shipped} is missing or was changed; "
+                         "reinstall equivpruner")  # fmt: skip
+    return shipped
 
 
 def load_gate(spec: str | Path) -> BranchGate:
@@ -123,7 +134,10 @@ def load_gate(spec: str | Path) -> BranchGate:
             try:
                 data = json.loads(Path(path).read_text(encoding="utf-8"))
             except (OSError, ValueError) as err:
-                raise ValueError(f"cannot read branch gate {spec}: {err}") from err
+                raise ValueError(
+                    f"cannot read branch gate {spec}: {err} (shipped gates: "
+                    f"{', '.join(shipped_gates())})"
+                ) from err
             _LOADED[key] = BranchGate.from_dict(data)
         return _LOADED[key]
 

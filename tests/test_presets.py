@@ -94,6 +94,8 @@ def test_cli_options_given_win_over_the_preset(tmp_path):
     assert (search["algorithm"], meta["detector"], meta["value"]) == ("beam", "exact", "selfeval")
     # what was not given still comes from the preset
     assert search["stop_detector"] == "cascade-strict" and search["single_group_commit"]
+    search, _ = _run(tmp_path, "--preset", GC, "--branch-gate", "none")
+    assert search["branch_gate"] is None and search["width_rule"] == "new-group"
 
 
 def test_cli_preset_sets_the_step_limits_unless_given(tmp_path):

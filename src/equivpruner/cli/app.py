@@ -210,7 +210,8 @@ def solve_cmd(
             single_group_commit=single_group_commit, adaptive_stop=adaptive_stop,
             stop_confidence=stop_confidence,
             stop_detector=stop_detector.value if stop_detector else None,
-            branch_gate=branch_gate, gate_threshold=gate_threshold, prior_rule=prior.value,
+            branch_gate=None if branch_gate == "none" else branch_gate,
+            gate_threshold=gate_threshold, prior_rule=prior.value,
             answer_rule=answer_rule.value, vote_weights=vote_weights.value,
             arithmetic_check=arithmetic_check,
         )  # fmt: skip

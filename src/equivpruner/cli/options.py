@@ -223,8 +223,8 @@ StopDetector = Annotated[
 BranchGate = Annotated[
     str | None,
     opt(ADAPTIVE, help="A fitted branch gate (JSON), or a shipped one by name "
-                       f"({', '.join(shipped_gates())}): one sample where it says a second is "
-                       "idle."),
+                       f"({', '.join(shipped_gates())}), or none: one sample where it says a "
+                       "second is idle."),
 ]
 GateThreshold = Annotated[
     float | None,

@@ -12,6 +12,7 @@ rule says. The gate never draws: it only stops, so an expansion takes between 1 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -111,18 +112,27 @@ def shipped_gates() -> list[str]:
 
 def gate_path(spec: str | Path) -> Path:
     """A gate file: `spec` itself, or where it is not a file, the shipped gate of that name
-    (checked against its pinned sha256)."""
+    (checked against its pinned sha256, once per process)."""
     path = Path(spec)
     if path.is_file() or str(spec) not in SHIPPED_SHA256:
         return path
-    from ..equiv.weights import ASSETS
-    from ..llm.registry import sha256_file
+    return _verified_shipped(str(spec), SHIPPED_SHA256[str(spec)])
 
-    shipped = ASSETS / "branch-gate" / f"{spec}.json"
-    if not shipped.is_file() or sha256_file(shipped) != SHIPPED_SHA256[str(spec)]:
-        raise ValueError(f"the shipped branch gate {shipped} is missing or was changed; "
+
+@functools.cache
+def _verified_shipped(name: str, sha256: str) -> Path:
+    from ..equiv.weights import ASSETS, WeightsError, verified_asset
+
+    try:
+        folder = verified_asset(ASSETS / "branch-gate", f"{name}.json", (), sha256)
+    except WeightsError as err:
+        folder, why = None, str(err)
+    else:
+        why = "it is not installed"
+    if folder is None:
+        raise ValueError(f"the shipped branch gate {name} is missing or was changed ({why}); "
                          "reinstall equivpruner")  # fmt: skip
-    return shipped
+    return folder / f"{name}.json"
 
 
 def load_gate(spec: str | Path) -> BranchGate:
